@@ -1,0 +1,1 @@
+"""TFLite (LiteRT) stage: conversion, Android metadata, evaluation and benchmarking."""

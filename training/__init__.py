@@ -1,0 +1,1 @@
+"""Training stage: data sources, the fit loop and quantization-aware training."""
