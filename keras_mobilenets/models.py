@@ -46,15 +46,26 @@ def _resolve_input_shape(arch, input_shape, input_tensor, weights):
     return tuple(input_shape)
 
 
-def _check_common(include_top, pooling, classes, dropout_rate, weights):
+def _is_path_list(weights):
+    """Parts of one checkpoint (a timm checkpoint may be split into several .safetensors files)."""
+    return (isinstance(weights, (list, tuple)) and len(weights) > 0
+            and all(isinstance(part, (str, os.PathLike)) for part in weights))
+
+
+def _check_common(include_top, pooling, classes, dropout_rate, weights, parts_allowed=False):
     _check(isinstance(include_top, bool), "include_top", f"must be True or False, got {include_top!r}")
     _check(pooling in (None, "avg", "max"), "pooling", f"must be None, 'avg' or 'max', got {pooling!r}")
     _check(isinstance(classes, numbers.Integral) and not isinstance(classes, bool) and classes >= 1,
            "classes", f"must be a positive integer, got {classes!r}")
     _check(dropout_rate is None or (isinstance(dropout_rate, numbers.Real) and 0 <= dropout_rate < 1),
            "dropout_rate", f"must be None or in [0, 1), got {dropout_rate!r}")
-    _check(weights is None or weights == "imagenet" or isinstance(weights, (str, os.PathLike)),
-           "weights", f"must be None, 'imagenet' or a file path, got {weights!r}")
+    parts = parts_allowed and _is_path_list(weights)
+    allowed = "None, 'imagenet' or a file path" + (" (or a list of parts)" if parts_allowed else "")
+    _check(weights is None or weights == "imagenet" or isinstance(weights, (str, os.PathLike)) or parts,
+           "weights", f"must be {allowed}, got {weights!r}")
+    if parts:
+        _check(all(os.fspath(part).endswith(".safetensors") for part in weights), "weights",
+               f"a list of files must be the .safetensors parts of one timm checkpoint, got {weights!r}")
     if weights == "imagenet" and include_top:
         _check(classes == 1000, "classes",
                f"ImageNet weights with include_top=True need classes=1000, got {classes}; "
@@ -166,7 +177,7 @@ def V3Large(input_shape=None, alpha=1.0, minimalistic=False, include_top=True, w
 
 def _v4(arch, variant, *, input_shape, input_tensor, include_top, weights, pooling, classes,
         classifier_activation, dropout_rate, include_preprocessing, name):
-    _check_common(include_top, pooling, classes, dropout_rate, weights)
+    _check_common(include_top, pooling, classes, dropout_rate, weights, parts_allowed=True)
     shape = _resolve_input_shape(arch, input_shape, input_tensor, weights)
     model = build_model(
         arch, input_shape=shape, input_tensor=input_tensor, include_top=include_top,
