@@ -1,0 +1,155 @@
+"""Keras model (Keras 3, or a tf_keras QAT model) -> .tflite file for LiteRT on Android.
+
+Every mode converts the model with a batch of 1: mobile runtimes run one image
+at a time, and a static batch keeps Reshape static (a dynamic batch adds
+SHAPE/STRIDED_SLICE/PACK ops that XNNPACK does not take, splitting the graph).
+"""
+import contextlib
+import os
+import sys
+
+import numpy as np
+
+from keras_mobilenets.tflite import metadata as metadata_lib
+
+MODES = ("float32", "float16", "dynamic", "int8", "qat-int8")
+INPUT_TYPES = ("float32", "uint8")
+OUTPUT_TYPES = ("float32", "uint8", "int8")
+DEFAULT_SAMPLES = 200
+
+
+def convert(model, output_path, *, quantization="float32", representative_data=None,
+            num_samples=DEFAULT_SAMPLES, input_type="float32", output_type="float32", metadata=None):
+    """Convert `model` and write the .tflite atomically; returns the path.
+
+    representative_data (int8 only): images HxWx3 in 0..255, as a tf.data
+    data set, an array or any iterable, of images or (image, label) pairs,
+    batched or not; the first `num_samples` calibrate the int8 ranges.
+    input_type/output_type other than float32 need an integer mode.
+    metadata: None, or dict(name=, description=, version=, labels=[...]) for
+    the Android metadata (see metadata.with_metadata).
+    """
+    _check_options(quantization, input_type, output_type, num_samples)
+    import tensorflow as tf
+
+    namespace = _keras_namespace(model)
+    if quantization == "qat-int8" and namespace.__name__ != "tf_keras":
+        raise ValueError("quantization 'qat-int8' needs a quantization-aware tf_keras model "
+                         "(keras_mobilenets.training.qat.load_qat_model); use 'int8' for a Keras 3 model")
+    image_shape = _image_shape(model)
+    samples = None
+    if quantization == "int8":
+        samples = representative_samples(representative_data, image_shape, num_samples)
+    elif representative_data is not None:
+        raise ValueError(f"representative_data is used by 'int8' only, not by {quantization!r}")
+
+    inputs = namespace.Input(shape=image_shape, batch_size=1)
+    single_batch = namespace.Model(inputs, model(inputs))
+    # Keras 3's export prints its traced signature on stdout; keep stdout for results (--json).
+    with contextlib.redirect_stdout(sys.stderr):
+        data = _convert(tf, tf.lite.TFLiteConverter.from_keras_model(single_batch), quantization,
+                        samples, input_type, output_type)
+    metadata_lib.check_model_bytes(data, "the converter's output")
+    if metadata is not None:
+        data = metadata_lib.with_metadata(data, **metadata)
+    output_path = os.fspath(output_path)
+    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
+    metadata_lib.atomic_write(output_path, data)
+    return output_path
+
+
+def representative_samples(data, image_shape, num_samples=DEFAULT_SAMPLES):
+    """Up to `num_samples` float32 arrays of shape (1, H, W, C), checked against the model's input."""
+    if data is None:
+        raise ValueError("quantization 'int8' needs representative_data: images of the model's input size "
+                         "(e.g. the training split)")
+    samples = []
+    for element in data:
+        image = element[0] if isinstance(element, (tuple, list)) else element
+        batch = np.asarray(image, dtype=np.float32)
+        if batch.ndim == len(image_shape):
+            batch = batch[None]
+        if batch.shape[1:] != tuple(image_shape):
+            raise ValueError(f"representative image of shape {batch.shape[1:]} for a model that takes "
+                             f"{tuple(image_shape)}: resize the data to the model's input size")
+        for image in batch:
+            samples.append(image[None])
+            if len(samples) == num_samples:
+                return samples
+    if not samples:
+        raise ValueError("representative_data is empty: int8 calibration needs at least one image")
+    return samples
+
+
+def _convert(tf, converter, quantization, samples, input_type, output_type):
+    if quantization != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    converter.inference_input_type = getattr(tf, input_type)
+    converter.inference_output_type = getattr(tf, output_type)
+    if quantization != "int8":
+        return converter.convert()
+    data = _convert_int8(tf, converter, samples, float_output=output_type == "float32")
+    if (input_type, output_type) != ("float32", "float32"):
+        # The quantization debugger ignores inference_input/output_type; set them as the converter would.
+        from tensorflow.lite.python.util import modify_model_io_type
+
+        data = modify_model_io_type(data, getattr(tf, input_type), getattr(tf, output_type))
+    return data
+
+
+def _convert_int8(tf, converter, samples, float_output):
+    """Full-integer conversion that XNNPACK runs as one partition.
+
+    XNNPACK takes HARD_SWISH in float only, and SOFTMAX in float only: in int8
+    they fall back to LiteRT's reference kernels and cut the graph (MobileNetV3
+    from keras.applications splits into 20+ partitions and runs slower than
+    float). Kept in float between a DEQUANTIZE and a QUANTIZE, they stay inside
+    the one XNNPACK partition. The converter fuses x * relu6(x + 3) / 6 into
+    HARD_SWISH whatever the Keras form, so this is chosen here, with TF's
+    quantization debugger denylist (its documented way to keep ops in float).
+    With integer output the final SOFTMAX must be int8 and runs outside.
+    """
+    converter.representative_dataset = lambda: ([sample] for sample in samples)
+    denylisted = ["HARD_SWISH", "SOFTMAX"] if float_output else ["HARD_SWISH"]
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=converter.representative_dataset,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=denylisted))
+    return debugger.get_nondebug_quantized_model()
+
+
+def _check_options(quantization, input_type, output_type, num_samples):
+    if quantization not in MODES:
+        raise ValueError(f"unknown quantization mode {quantization!r}; choose one of {', '.join(MODES)}")
+    if input_type not in INPUT_TYPES:
+        raise ValueError(f"unknown input_type {input_type!r}; choose one of {', '.join(INPUT_TYPES)}")
+    if output_type not in OUTPUT_TYPES:
+        raise ValueError(f"unknown output_type {output_type!r}; choose one of {', '.join(OUTPUT_TYPES)}")
+    integer = quantization in ("int8", "qat-int8")
+    if not integer and (input_type, output_type) != ("float32", "float32"):
+        raise ValueError(f"input_type/output_type {input_type}/{output_type} need an integer model: "
+                         f"quantization 'int8' or 'qat-int8', not {quantization!r}")
+    if not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples must be a positive integer, not {num_samples!r}")
+
+
+def _keras_namespace(model):
+    """The keras module `model` belongs to: Keras 3 (`keras`) or Keras 2 (`tf_keras`, tfmot's)."""
+    import keras
+
+    if isinstance(model, keras.Model):
+        return keras
+    import tf_keras
+
+    if isinstance(model, tf_keras.Model):
+        return tf_keras
+    raise ValueError(f"expected a Keras 3 or tf_keras model, got {type(model).__name__}")
+
+
+def _image_shape(model):
+    shape = tuple(model.inputs[0].shape[1:])
+    if len(shape) != 3 or None in shape:
+        raise ValueError(f"the model's input must be a fixed-size image (H, W, C), not {shape}: "
+                         "build it with input_shape=(H, W, 3)")
+    return tuple(int(size) for size in shape)
