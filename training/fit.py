@@ -1,0 +1,244 @@
+"""`fit`: a model and a data set to a trained model in a run directory.
+
+Re-running the same call after a kill (even SIGKILL) resumes from the last
+completed epoch and ends with the same number of epochs; see runs.py for
+why no kill can corrupt a file.
+"""
+import dataclasses
+import math
+import pathlib
+
+import keras
+
+import keras_mobilenets as kmn
+from keras_mobilenets.training import data, recipe, runs
+
+# Options that may change between a kill and the re-run without changing what is trained.
+RESUMABLE_CHANGES = ("strategy", "jit_compile", "data_dir", "keep_checkpoints")
+DEFAULT_IMAGE_SIZE = 224
+
+
+@dataclasses.dataclass
+class Result:
+    run_dir: pathlib.Path
+    model: keras.Model  # as trained to the last epoch (the EMA weights with ema=True)
+    best_epoch: int
+    best_accuracy: float  # validation top-1 of model.keras
+    history: list
+
+
+def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64, image_size=None,
+        model_kwargs=None, seed=0, optimizer="sgd", learning_rate=None, momentum=0.9,
+        weight_decay=None, warmup_epochs=1, label_smoothing=0.1, ema=False, ema_momentum=0.999,
+        mixed_precision=None, jit_compile=False, strategy="default", weights=None, init_from=None,
+        freeze_epochs=0, fine_tune_learning_rate=None, flip=True, min_crop_area=0.25,
+        data_dir=None, download=False, validation_fraction=0.1, test_fraction=0.1,
+        bn_momentum="auto", keep_checkpoints=3, verbose="auto"):
+    """Train `model` (a variant name, or a Keras model) on `dataset` into `run_dir`.
+
+    Transfer learning: `weights` ("imagenet" or a file) or `init_from` (another
+    run directory) start the backbone from trained weights; the backbone stays
+    frozen for `freeze_epochs`, then everything is fine-tuned at
+    `fine_tune_learning_rate` (default: a tenth of `learning_rate`).
+
+    `bn_momentum`: BatchNorm moving-average momentum for this run. "auto"
+    averages over at most one epoch, min(model's, 1 - 1 / steps per epoch), so
+    that a short run on small data does not validate with near-initial
+    statistics (V3's 0.999 needs thousands of steps); None keeps the model's.
+    """
+    named = isinstance(model, str)
+    _check_options(named, optimizer, strategy, mixed_precision, epochs, freeze_epochs, label_smoothing,
+                   weights, init_from, model_kwargs)
+    if not named:
+        image_size = _square_input_size(model, image_size)
+    image_size = image_size or DEFAULT_IMAGE_SIZE
+    run_dir = pathlib.Path(run_dir)
+
+    keras.utils.set_random_seed(seed)
+    splits = data.load(dataset, image_size=image_size, seed=seed, data_dir=data_dir, download=download,
+                       validation_fraction=validation_fraction, test_fraction=test_fraction)
+    train_count = data.count(splits.train)
+    if batch_size > train_count:
+        raise ValueError(f"batch_size: {batch_size} is larger than the training split "
+                         f"({train_count} images); use at most {train_count}")
+    if data.count(splits.validation) == 0:
+        raise ValueError("validation_fraction: fit picks the best model by validation accuracy; "
+                         "it needs a non-empty validation split (a fraction > 0)")
+    classes = len(splits.class_names)
+    build_kwargs = {**(model_kwargs or {}), "input_shape": [image_size, image_size, 3], "classes": classes}
+    learning_rate = learning_rate or recipe.default_learning_rate(optimizer, batch_size)
+    weight_decay = recipe.WEIGHT_DECAY[optimizer] if weight_decay is None else weight_decay
+    config = {
+        "model": model if named else None,
+        "model_kwargs": build_kwargs if named else None,
+        "dataset": str(dataset), "image_size": image_size, "seed": seed,
+        "class_names": splits.class_names, "data_dir": data_dir,
+        "validation_fraction": validation_fraction, "test_fraction": test_fraction,
+        "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
+        "learning_rate": learning_rate,
+        "fine_tune_learning_rate": fine_tune_learning_rate or learning_rate / 10,
+        "momentum": momentum, "weight_decay": weight_decay, "warmup_epochs": warmup_epochs,
+        "label_smoothing": label_smoothing, "ema": ema, "ema_momentum": ema_momentum,
+        "mixed_precision": mixed_precision, "jit_compile": jit_compile, "strategy": strategy,
+        "weights": None if weights is None else str(weights),
+        "init_from": None if init_from is None else str(init_from),
+        "freeze_epochs": freeze_epochs, "flip": flip, "min_crop_area": min_crop_area,
+        "bn_momentum": bn_momentum,
+        "keep_checkpoints": keep_checkpoints,
+    }
+    _check_same_run(run_dir, config)
+    state = runs.read_state(run_dir)
+
+    distribute = recipe.make_strategy(strategy)
+    chief = recipe.is_chief(distribute)
+    previous_policy = keras.config.dtype_policy()
+    try:
+        if mixed_precision:
+            keras.config.set_dtype_policy(mixed_precision)
+        with distribute.scope():
+            net, backbone = _make_model(model, build_kwargs, weights, init_from,
+                                        fresh=state["epoch"] == 0, freeze=freeze_epochs > 0)
+        if chief:  # only now: a bad model argument leaves no run directory behind
+            run_dir.mkdir(parents=True, exist_ok=True)
+            runs.write_json(run_dir / runs.CONFIG, config)
+            runs.write_text(run_dir / runs.LABELS, "".join(f"{name}\n" for name in splits.class_names))
+        train = data.pipeline(splits.train, batch_size, training=True, flip=flip, min_crop_area=min_crop_area)
+        validation = data.pipeline(splits.validation, batch_size, training=False)
+        one_hot = lambda x, y: (x, keras.ops.one_hot(y, classes))  # noqa: E731  (label smoothing needs one-hot)
+        train, validation = train.map(one_hot), validation.map(one_hot)
+        steps = math.ceil(train_count / batch_size)
+        if bn_momentum is not None:
+            for layer in net.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.momentum = min(layer.momentum, 1 - 1 / steps) if bn_momentum == "auto" else bn_momentum
+
+        phases = [(0, freeze_epochs, config["learning_rate"], backbone),
+                  (freeze_epochs, epochs, config["fine_tune_learning_rate"] if freeze_epochs else learning_rate, ())]
+        trained = False
+        for begin, end, rate, frozen in phases:
+            if end <= max(begin, state["epoch"]):
+                continue
+            with distribute.scope():
+                for layer in net.layers:
+                    layer.trainable = layer.name not in frozen
+                net.compile(
+                    optimizer=recipe.make_optimizer(
+                        optimizer, learning_rate=rate, steps=(end - begin) * steps,
+                        warmup_steps=warmup_epochs * steps, weight_decay=weight_decay, momentum=momentum,
+                        ema=ema, ema_momentum=ema_momentum),
+                    loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
+                             keras.metrics.TopKCategoricalAccuracy(k=min(5, classes), name="top5")],
+                    jit_compile=jit_compile,
+                )
+                _restore(net, run_dir, state["epoch"], same_phase=state["epoch"] > begin)
+            ema_callback = keras.callbacks.SwapEMAWeights() if ema else None
+            callbacks = [callback for callback in (
+                ema_callback,
+                runs.RunCheckpoint(run_dir, state, keep=keep_checkpoints, ema=ema_callback, chief=chief),
+                keras.callbacks.TensorBoard(str(run_dir / runs.LOGS), write_graph=False, profile_batch=0),
+            ) if callback is not None]
+            net.fit(train, validation_data=validation, initial_epoch=max(begin, state["epoch"]), epochs=end,
+                    callbacks=callbacks, verbose=verbose, shuffle=False)  # the pipeline shuffles
+            trained = True
+        if not trained:  # finished before: hand back the last epoch's weights
+            with distribute.scope():
+                _restore(net, run_dir, state["epoch"], same_phase=False)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    return Result(run_dir, net, state["best_epoch"], state["best"], state["history"])
+
+
+def _check_options(named, optimizer, strategy, mixed_precision, epochs, freeze_epochs, label_smoothing,
+                   weights, init_from, model_kwargs):
+    def check(condition, argument, message):
+        if not condition:
+            raise ValueError(f"{argument}: {message}")
+
+    check(optimizer in recipe.OPTIMIZERS, "optimizer",
+          f"unknown {optimizer!r}; choose one of {', '.join(recipe.OPTIMIZERS)}")
+    check(strategy in recipe.STRATEGIES, "strategy",
+          f"unknown {strategy!r}; choose one of {', '.join(recipe.STRATEGIES)}")
+    check(mixed_precision in recipe.MIXED_PRECISION, "mixed_precision",
+          f"must be one of {recipe.MIXED_PRECISION}, got {mixed_precision!r}")
+    check(isinstance(epochs, int) and epochs >= 1, "epochs", f"must be a positive integer, got {epochs!r}")
+    check(isinstance(freeze_epochs, int) and 0 <= freeze_epochs <= epochs, "freeze_epochs",
+          f"must be an integer from 0 to epochs ({epochs}), got {freeze_epochs!r}")
+    check(0 <= label_smoothing < 1, "label_smoothing", f"must be in [0, 1), got {label_smoothing!r}")
+    check(weights is None or init_from is None, "weights", "give weights or init_from, not both")
+    check(not (model_kwargs or {}).keys() & {"weights", "input_shape", "classes"}, "model_kwargs",
+          "must not set weights, input_shape or classes (use fit's weights, image_size and the data set)")
+    if not named:
+        check(model_kwargs is None, "model_kwargs", "only apply to a model given by name")
+        for argument, value in (("weights", weights), ("init_from", init_from),
+                                ("freeze_epochs", freeze_epochs), ("mixed_precision", mixed_precision)):
+            check(not value, argument, "needs the model as a variant name (e.g. 'v3_small'), not a built model")
+    if init_from is not None:
+        runs.read_config(init_from)
+        check((pathlib.Path(init_from) / runs.MODEL).is_file(), "init_from", f"{init_from} has no {runs.MODEL}")
+
+
+def _square_input_size(model, image_size):
+    height, width = model.inputs[0].shape[1:3]
+    if height is None or height != width:
+        raise ValueError(f"model: needs a fixed square input, got {tuple(model.inputs[0].shape[1:])}")
+    if image_size not in (None, height):
+        raise ValueError(f"image_size: {image_size} disagrees with the model's input size {height}")
+    return height
+
+
+def _check_same_run(run_dir, config):
+    if not (run_dir / runs.CONFIG).is_file():
+        return
+    old = runs.read_config(run_dir)
+    changed = sorted(key for key in config.keys() | old.keys()
+                     if key not in RESUMABLE_CHANGES and config.get(key) != old.get(key))
+    if changed:
+        details = "; ".join(f"{key}: {old.get(key)!r} -> {config.get(key)!r}" for key in changed)
+        raise ValueError(f"run: {run_dir} holds a run with other settings ({details}); "
+                         "re-run with the same settings to resume, or pick another run directory")
+
+
+def _make_model(model, build_kwargs, weights, init_from, *, fresh, freeze):
+    """The model to train (call inside the strategy's scope) and the names of its frozen layers.
+
+    The backbone is what the variant has without its top (include_top=False).
+    """
+    if not isinstance(model, str):  # a model built elsewhere: copy it into this scope
+        clone = keras.models.clone_model(model)
+        clone.set_weights(model.get_weights())
+        return clone, frozenset()
+    net = kmn.build(model, **build_kwargs)
+    backbone = None
+    if weights is not None or freeze:
+        load = weights if fresh else None
+        backbone = kmn.build(model, **build_kwargs, include_top=False, weights=load)
+        if load is not None:
+            _copy_weights(backbone, net)
+    if fresh and init_from is not None:
+        _copy_weights(keras.saving.load_model(pathlib.Path(init_from) / runs.MODEL, compile=False), net)
+    return net, frozenset(layer.name for layer in backbone.layers) if freeze else frozenset()
+
+
+def _copy_weights(source, target):
+    """Copies weights layer by layer, by name, where the shapes agree (a new classifier stays new)."""
+    names = {layer.name for layer in target.layers}
+    for layer in source.layers:
+        if layer.name not in names or not layer.weights:
+            continue
+        destination = target.get_layer(layer.name)
+        values = layer.get_weights()
+        if [w.shape for w in destination.get_weights()] == [v.shape for v in values]:
+            destination.set_weights(values)
+
+
+def _restore(net, run_dir, epoch, *, same_phase):
+    """Resume from the checkpoint of `epoch`: weights and optimizer within a phase, weights across."""
+    if epoch == 0:
+        return
+    path = runs.checkpoint_path(run_dir, epoch)
+    if same_phase:
+        net.optimizer.build(net.trainable_variables)
+        net.load_weights(path)
+    else:
+        _copy_weights(keras.saving.load_model(path, compile=False), net)

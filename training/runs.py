@@ -1,0 +1,123 @@
+"""The run directory, the hand-off between stages: runs/NAME/.
+
+    config.json          everything needed to rebuild the model and the data
+    model.keras          best model by validation accuracy
+    checkpoints/         epoch-NNN.keras after each epoch (model and optimizer)
+    state.json           last completed epoch; written last, so it is the commit point
+    history.csv          one row per epoch
+    labels.txt           one class name per line
+    logs/                TensorBoard
+
+Every file is written to a temporary name and renamed into place, so a kill
+at any moment leaves either the old file or the new one, never half of one.
+"""
+import csv
+import io
+import json
+import os
+import pathlib
+
+import keras
+
+CONFIG = "config.json"
+MODEL = "model.keras"
+STATE = "state.json"
+HISTORY = "history.csv"
+LABELS = "labels.txt"
+CHECKPOINTS = "checkpoints"
+LOGS = "logs"
+
+
+def _replace(tmp, path):
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def write_text(path, text):
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    _replace(tmp, path)
+
+
+def write_json(path, value):
+    write_text(path, json.dumps(value, indent=2) + "\n")
+
+
+def save_model(model, path):
+    """model.save, atomically (Keras wants the .keras suffix on the temporary file too)."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
+    model.save(tmp)
+    _replace(tmp, path)
+
+
+def read_config(run_dir):
+    path = pathlib.Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"run: {run_dir} is not a run directory (no {CONFIG}); "
+                                "train one with `keras-mobilenets train --run DIR`")
+    return json.loads(path.read_text())
+
+
+def read_state(run_dir):
+    """The last completed epoch, best validation accuracy and history; a fresh state if none."""
+    path = pathlib.Path(run_dir) / STATE
+    if path.is_file():
+        return json.loads(path.read_text())
+    return {"epoch": 0, "best": None, "best_epoch": None, "history": []}
+
+
+def checkpoint_path(run_dir, epoch):
+    return pathlib.Path(run_dir) / CHECKPOINTS / f"epoch-{epoch:03d}.keras"
+
+
+def history_csv(history):
+    columns = list(dict.fromkeys(key for row in history for key in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return out.getvalue()
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """After each epoch: checkpoint, best model, history, then state.json (the commit)."""
+
+    def __init__(self, run_dir, state, *, keep, ema=None, chief=True):
+        super().__init__()
+        self.run_dir = pathlib.Path(run_dir)
+        self.state = state
+        self.keep = keep
+        self.ema = ema  # the SwapEMAWeights callback when training with EMA
+        self.chief = chief  # only one worker writes files
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        done = epoch + 1
+        row = {"epoch": done, "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))}
+        row.update({key: float(value) for key, value in logs.items()})
+        accuracy = row.get("val_accuracy")
+        if self.chief:
+            (self.run_dir / CHECKPOINTS).mkdir(exist_ok=True)
+            save_model(self.model, checkpoint_path(self.run_dir, done))
+        is_best = self.state["best"] is None or (accuracy is not None and accuracy > self.state["best"])
+        if is_best and self.chief:
+            if self.ema is not None:  # the best model is the EMA weights that were validated
+                self.ema._swap_variables()
+            save_model(self.model, self.run_dir / MODEL)
+            if self.ema is not None:
+                self.ema._swap_variables()
+        if is_best:
+            self.state.update(best=accuracy, best_epoch=done)
+        self.state["epoch"] = done
+        self.state["history"] = [r for r in self.state["history"] if r["epoch"] < done] + [row]
+        if self.chief:
+            write_text(self.run_dir / HISTORY, history_csv(self.state["history"]))
+            write_json(self.run_dir / STATE, self.state)
+            for old in range(done - self.keep, 0, -1):
+                path = checkpoint_path(self.run_dir, old)
+                if not path.exists():
+                    break
+                path.unlink()
