@@ -58,14 +58,14 @@ def test_benchmark_reports_latency_size_and_partitions(tflite):
 
 def test_evaluate_top1_top5_and_agreement(tflite, model, dataset):
     result = evaluate(tflite, dataset, keras_model=model, batch_size=8, progress=False)
-    assert result["examples"] == 20
+    assert result["count"] == 20
     assert result["top1"] == pytest.approx(15 / 20)
     assert result["top5"] >= result["top1"]
     assert result["agreement_top1"] == 1.0 and result["max_abs_difference"] < 1e-4
 
 
 def test_evaluate_limit_and_wrong_size(tflite, dataset):
-    assert evaluate(tflite, dataset, limit=4, progress=False)["examples"] == 4
+    assert evaluate(tflite, dataset, limit=4, progress=False)["count"] == 4
     small = [(image[:16, :16], label) for image, label in dataset]
     with pytest.raises(ValueError, match=r"images of shape \(16, 16, 3\) for a model that takes \(32, 32, 3\)"):
         evaluate(tflite, small, progress=False)
@@ -106,3 +106,10 @@ def test_cli_convert_refuses_int8_without_data(model, tmp_path):
         run_cli("convert", tmp_path / "model.keras", "--quantization", "int8")
     with pytest.raises(ValueError, match="qat-int8 needs --run"):
         run_cli("convert", tmp_path / "model.keras", "--quantization", "qat-int8")
+
+
+def test_cli_evaluate_tflite_on_the_bundled_digits(tflite, capsys):
+    assert run_cli("evaluate-tflite", tflite, "--dataset", "digits", "--limit", "12", "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["count"] == 12 and result["dataset"] == "digits" and result["split"] == "test"
+    assert 0 <= result["top1"] <= result["top5"] <= 1

@@ -1,7 +1,8 @@
 """Sub-commands of the TFLite stage: convert, evaluate-tflite, benchmark.
 
 `evaluate-tflite` is this stage's half of `evaluate`: the training stage owns
-`evaluate` for Keras models and can hand .tflite paths to `evaluate_command`.
+`evaluate` for Keras models and can hand .tflite paths to `evaluate_command`
+(same arguments: model, --dataset, --split, --json; same JSON keys).
 TensorFlow is imported inside the commands, so `--help` stays fast.
 """
 import json
@@ -94,14 +95,16 @@ def evaluate_command(args):
     from keras_mobilenets.tflite.benchmark import load_interpreter
 
     height, width = [int(size) for size in load_interpreter(args.model).get_input_details()[0]["shape"][1:3]]
-    size = config.get("image_size") or (height if height == width else (height, width))
-    dataset = _split(args.dataset, config, args.split, size)
+    if height != width:
+        raise ValueError(f"{args.model}: the data sets load square images, this model takes {height}x{width}")
+    dataset = _split(args.dataset, config, args.split, config.get("image_size") or height)
     keras_model = None
     if config and os.path.isfile(os.path.join(run_dir, "model.keras")):
         import keras
 
         keras_model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
-    result = evaluate(args.model, dataset, keras_model=keras_model, limit=args.limit, progress=not args.json)
+    result = evaluate(args.model, dataset, keras_model=keras_model, limit=getattr(args, "limit", None),
+                      progress=not args.json)
     result.update(dataset=args.dataset or config.get("dataset"), split=args.split)
     _print(result, args.json)
     return 0
@@ -128,8 +131,7 @@ def _read_config(run_dir):
 
 
 def _image_size(model, config):
-    height, width = model.inputs[0].shape[1:3]
-    return config.get("image_size") or (height if height == width else (height, width))
+    return config.get("image_size") or int(model.inputs[0].shape[1])
 
 
 def _split(dataset, config, split, image_size):

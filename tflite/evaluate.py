@@ -48,7 +48,9 @@ def evaluate(path, dataset, *, keras_model=None, batch_size=32, limit=None, prog
     bar.close()
     if total == 0:
         raise ValueError("the data set split is empty: nothing to evaluate")
-    result = {"model": str(path), "examples": total, "top1": correct1 / total, "top5": correct5 / total}
+    # The keys of the training stage's Keras evaluation, so both read alike.
+    result = {"model": str(path), "count": total, "top1": correct1 / total, "top5": correct5 / total,
+              "top_k": min(5, classes)}
     if keras_model is not None:
         result["agreement_top1"] = agree / total
         result["max_abs_difference"] = max_difference
