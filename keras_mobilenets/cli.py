@@ -9,9 +9,10 @@ import sys
 
 from keras_mobilenets import model_cli
 from keras_mobilenets.training import cli as training_cli
+from keras_mobilenets.training import qat_cli
 from keras_mobilenets.tflite import cli as tflite_cli
 
-STAGE_COMMANDS = (model_cli, training_cli, tflite_cli)
+STAGE_COMMANDS = (model_cli, training_cli, qat_cli, tflite_cli)
 
 
 def build_parser():

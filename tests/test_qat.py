@@ -1,0 +1,170 @@
+"""QAT stage: every supported variant quantizes, trains a step and converts to an all-int8
+TFLite graph that XNNPACK runs whole; the refused ones say why."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import keras_mobilenets as kmn
+from keras_mobilenets.training import qat_model
+
+SIZE = 32
+CLASSES = 4
+VARIANTS = {
+    "v1": {"alpha": 0.25},
+    "v2": {"alpha": 0.35},
+    "v3_small": {"alpha": 0.5},
+    "v3_large": {"alpha": 0.5},
+    "v3_small_minimalistic": {"alpha": 0.5, "minimalistic": True},
+    "v4_conv_small": {},
+    "v4_conv_medium": {},
+    "v4_conv_large": {},
+}
+
+
+def _variant(key):
+    name = key.replace("_minimalistic", "")
+    return name, {"input_shape": (SIZE, SIZE, 3), "classes": CLASSES, **VARIANTS[key]}
+
+
+def to_int8_tflite(model):
+    """Full-integer conversion of a QAT model at batch 1 (no SavedModel detour: fast)."""
+    import tensorflow as tf
+
+    shape = (1,) + tuple(model.inputs[0].shape[1:])
+    function = tf.function(lambda x: model(x, training=False)).get_concrete_function(
+        tf.TensorSpec(shape, tf.float32))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
+    converter.experimental_lower_to_saved_model = False
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def check_int8_one_partition(tflite_bytes):
+    """Every op int8 (float only at a QUANTIZE/DEQUANTIZE edge), all in one XNNPACK partition."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from keras_mobilenets.tflite.benchmark import delegation_report
+
+    interpreter = Interpreter(model_content=tflite_bytes)
+    interpreter.allocate_tensors()
+    report = delegation_report(interpreter)
+    assert report["partitions"] == 1, report
+    assert report["ops_outside_delegate"] == {}, report
+    for op in interpreter._get_ops_details():
+        if op["op_name"] in ("DELEGATE", "QUANTIZE", "DEQUANTIZE"):
+            continue
+        types = {np.dtype(t).name for t in op["result_types"]}
+        assert types == {"int8"}, (op["op_name"], types)
+    detail = interpreter.get_input_details()[0]
+    interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], np.int8))
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", list(VARIANTS))
+def test_qat_trains_and_converts_to_one_int8_partition(key):
+    import tf_keras
+
+    name, kwargs = _variant(key)
+    float_model = kmn.build(name, **kwargs)
+    model = qat_model.qat_model_from(float_model, name, **kwargs)
+    model.compile(optimizer=tf_keras.optimizers.Adam(1e-3),
+                  loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (4, SIZE, SIZE, 3)).astype(np.float32)
+    before = model.trainable_weights[0].numpy().copy()
+    loss = model.train_on_batch(images, np.arange(4) % CLASSES)
+    assert np.isfinite(loss)
+    assert not np.allclose(before, model.trainable_weights[0].numpy())
+    logits = check_int8_one_partition(to_int8_tflite(model))
+    assert logits.shape == (1, CLASSES)
+
+
+@pytest.mark.parametrize("key", ["v3_small", "v4_conv_small"])
+def test_tf_keras_rebuild_computes_the_same_function(key):
+    """The tf_keras forms (decomposed hard-swish, preprocessing as a 1x1 depthwise conv,
+    static reshapes) compute what the Keras 3 model computes, with its weights."""
+    name, kwargs = _variant(key)
+    kwargs["classifier_activation"] = None
+    float_model = kmn.build(name, **kwargs)
+    for weight in float_model.weights:  # move BN statistics off their initial values
+        if "moving" in weight.path:
+            weight.assign(np.random.default_rng(1).uniform(0.5, 1.5, weight.shape))
+    rebuilt = qat_model.build_tf_keras(name, **kwargs)
+    qat_model.copy_weights(float_model, rebuilt)
+    images = np.random.default_rng(0).uniform(0, 255, (2, SIZE, SIZE, 3)).astype(np.float32)
+    np.testing.assert_allclose(rebuilt(images).numpy(), float_model(images).numpy(),
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["v4_hybrid_medium", "v4_hybrid_large"])
+def test_attention_variants_are_refused_with_the_reason(name):
+    with pytest.raises(ValueError, match="no int8 SOFTMAX"):
+        qat_model.check_supported(name)
+
+
+def test_unknown_variant_is_refused():
+    with pytest.raises(ValueError, match="unknown variant 'v5'"):
+        qat_model.check_supported("v5")
+
+
+def test_copy_weights_names_a_mismatched_layer():
+    float_model = kmn.build("v1", input_shape=(SIZE, SIZE, 3), alpha=0.25, classes=3)
+    other = qat_model.build_tf_keras("v1", input_shape=(SIZE, SIZE, 3), alpha=0.5, classes=3)
+    with pytest.raises(ValueError, match="layer 'stem_conv': weight shapes"):
+        qat_model.copy_weights(float_model, other)
+
+
+def test_keras3_still_trains_after_tfmot_in_the_same_process():
+    """What a user does: QAT imports tfmot, then they go on with a Keras 3 model."""
+    script = """
+import os
+import numpy as np
+from keras_mobilenets.training.qat_model import import_tfmot
+tfmot = import_tfmot()
+assert "TF_USE_LEGACY_KERAS" not in os.environ, os.environ["TF_USE_LEGACY_KERAS"]
+import keras, keras_mobilenets as kmn
+model = kmn.build("v3_small", input_shape=(32, 32, 3), alpha=0.5, classes=3)
+assert isinstance(model, keras.Model) and keras.__version__.startswith("3.")
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+history = model.fit(np.zeros((4, 32, 32, 3), "float32"), np.arange(4) % 3, epochs=1, verbose=0)
+assert np.isfinite(history.history["loss"][0])
+print("ok")
+"""
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_qat_cli_fine_tunes_a_run_and_saves_the_model_in_it(tmp_path):
+    from keras_mobilenets.cli import main
+    from keras_mobilenets.training import fit, qat
+
+    run_dir = tmp_path / "digits_v1"
+    fit.fit("v1", run_dir=run_dir, dataset="digits", epochs=1, image_size=SIZE, batch_size=64,
+            model_kwargs={"alpha": 0.25}, verbose=0)
+    assert main(["qat", "--run", str(run_dir), "--epochs", "1", "--batch-size", "64"]) == 0
+    model = qat.load_qat_model(run_dir)
+    assert (run_dir / qat.QAT_HISTORY_FILE).read_text().count("\n") == 2  # header + 1 epoch
+    assert not (run_dir / qat.QAT_BACKUP_DIR).exists()  # removed once the fine-tune finished
+    images = np.zeros((1, SIZE, SIZE, 3), np.float32)
+    assert model(images).shape == (1, 10)
+
+
+def test_qat_of_a_missing_run_says_what_to_do(tmp_path):
+    from keras_mobilenets.training import qat
+
+    with pytest.raises(FileNotFoundError, match="not a run directory"):
+        qat.quantization_aware(tmp_path / "nothing", epochs=1)
+    with pytest.raises(FileNotFoundError, match="qat_model.h5"):
+        qat.load_qat_model(tmp_path)
+    with pytest.raises(ValueError, match="epochs"):
+        qat.quantization_aware(tmp_path, epochs=0)

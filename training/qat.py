@@ -1,0 +1,135 @@
+"""Quantization-aware training: a trained float run -> an int8-ready tf_keras model in the run.
+
+    qat_model = keras_mobilenets.training.quantization_aware("runs/flowers", epochs=3)
+    qat_model = keras_mobilenets.training.qat.load_qat_model("runs/flowers")
+
+tfmot and tf_keras are imported inside the functions only: importing this
+module leaves Keras 3 alone.
+"""
+import os
+import pathlib
+import tempfile
+
+QAT_MODEL_FILE = "qat_model.h5"
+QAT_HISTORY_FILE = "qat_history.csv"
+QAT_BACKUP_DIR = "qat_backup"
+
+
+def _read_run(run_dir):
+    from keras_mobilenets.training import runs
+
+    config = runs.read_config(run_dir)
+    if not (pathlib.Path(run_dir) / runs.MODEL).is_file():
+        raise FileNotFoundError(f"run {run_dir}: no {runs.MODEL} yet; finish training it first")
+    if not config.get("model"):
+        raise ValueError(
+            f"run {run_dir}: was trained from a Keras model object, not a variant name, so its "
+            "architecture cannot be rebuilt in tf_keras; train it with --model NAME"
+        )
+    return config
+
+
+def _save_atomically(model, path):
+    """Write to a temporary file beside `path`, then rename: a kill never leaves half a file."""
+    path = pathlib.Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(handle)
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def _best_model_saver(path, monitor):
+    """A tf_keras callback that saves the model atomically when `monitor` improves."""
+    import tf_keras
+
+    class SaveBest(tf_keras.callbacks.Callback):
+        best = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(monitor)
+            if value is not None and (self.best is None or value > self.best):
+                self.best = value
+                _save_atomically(self.model, path)
+
+    return SaveBest()
+
+
+def fine_tune(qat_model, train, validation, *, epochs, learning_rate=1e-4, run_dir=None, verbose="auto"):
+    """Fine-tune a QAT model on batched (image, label) data sets; with `run_dir`, resumable.
+
+    In a run directory, an interrupted fine-tune started again resumes from its
+    last finished epoch (BackupAndRestore), the history goes to qat_history.csv
+    and the best model by validation accuracy to qat_model.h5.
+    """
+    import tf_keras
+
+    qat_model.compile(
+        optimizer=tf_keras.optimizers.Adam(learning_rate),
+        loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    callbacks = []
+    if run_dir is not None:
+        run_dir = pathlib.Path(run_dir)
+        callbacks = [
+            tf_keras.callbacks.BackupAndRestore(str(run_dir / QAT_BACKUP_DIR)),
+            tf_keras.callbacks.CSVLogger(str(run_dir / QAT_HISTORY_FILE), append=True),
+            _best_model_saver(run_dir / QAT_MODEL_FILE, "val_accuracy"),
+        ]
+    return qat_model.fit(
+        train, validation_data=validation, epochs=epochs, callbacks=callbacks, verbose=verbose
+    )
+
+
+def quantization_aware(run_dir, *, epochs, batch_size=32, learning_rate=1e-4, verbose="auto"):
+    """QAT-fine-tune the run's float model on its own data; saves and returns the QAT model.
+
+    The architecture is rebuilt in tf_keras from the same tables, the float
+    weights are copied over, tfmot's 8-bit fake quantization is applied (conv +
+    BN + ReLU folded as tfmot does; our configs for squeeze-excite, hard-swish
+    and the preprocessing) and the model fine-tunes with a small learning rate.
+    The model outputs logits (no softmax: see qat_model.build_tf_keras).
+    """
+    import keras
+
+    from keras_mobilenets.training import data
+    from keras_mobilenets.training.qat_model import check_supported, qat_model_from
+
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs: must be a positive integer, got {epochs!r}")
+    config = _read_run(run_dir)
+    check_supported(config["model"])
+    float_model = keras.saving.load_model(pathlib.Path(run_dir) / "model.keras", compile=False)
+    qat_model = qat_model_from(float_model, config["model"], **config["model_kwargs"])
+
+    splits = data.load(
+        config["dataset"], image_size=config["image_size"], seed=config["seed"],
+        data_dir=config.get("data_dir"), validation_fraction=config["validation_fraction"],
+        test_fraction=config["test_fraction"],
+    )
+    train = data.pipeline(splits.train, batch_size, training=True)
+    validation = data.pipeline(splits.validation, batch_size, training=False)
+    fine_tune(qat_model, train, validation, epochs=epochs, learning_rate=learning_rate,
+              run_dir=run_dir, verbose=verbose)
+    return load_qat_model(run_dir)
+
+
+def load_qat_model(run_dir):
+    """The run's QAT tf_keras model (qat_model.h5), loaded with our custom objects."""
+    import tf_keras
+
+    from keras_mobilenets.training.qat_model import custom_objects, import_tfmot
+
+    path = pathlib.Path(run_dir) / QAT_MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"run {run_dir}: no {QAT_MODEL_FILE}; run `keras-mobilenets qat --run {run_dir}` first"
+        )
+    tfmot = import_tfmot()
+    with tfmot.quantization.keras.quantize_scope(custom_objects()):
+        return tf_keras.models.load_model(path, compile=False)
+

@@ -1,0 +1,111 @@
+"""A Keras 3 MobileNet -> the same network in tf_keras, with tfmot's 8-bit fake quantization.
+
+tfmot only quantizes tf_keras models, and importing it sets TF_USE_LEGACY_KERAS=1
+for the whole process; `import_tfmot` puts the variable back so that Keras 3
+code that runs later in the same process is not affected.
+"""
+import os
+
+from keras_mobilenets import models
+
+# LiteRT 2.3's XNNPACK delegate runs no int8 SOFTMAX, EXP or DIV (and no int8
+# GELU), so an int8 attention block falls out of the delegate: the graph would
+# split into two partitions per Mobile MQA block. We refuse rather than ship that.
+REFUSED = {
+    "v4_hybrid_medium": "its Mobile MQA attention needs a softmax",
+    "v4_hybrid_large": "its Mobile MQA attention needs a softmax (and its GELU has no int8 "
+                       "XNNPACK kernel either)",
+}
+SUPPORTED = tuple(name for name in models.VARIANTS if name not in REFUSED)
+
+
+def check_supported(model_name):
+    if model_name in REFUSED:
+        raise ValueError(
+            f"model: quantization-aware training of {model_name} is not supported: "
+            f"{REFUSED[model_name]}, and LiteRT's XNNPACK delegate has no int8 SOFTMAX "
+            "(nor EXP or DIV to build one), so the int8 model could not run as one "
+            f"XNNPACK partition. Supported: {', '.join(SUPPORTED)}"
+        )
+    if model_name not in models.VARIANTS:
+        raise ValueError(f"model: unknown variant {model_name!r}; choose one of {', '.join(SUPPORTED)}")
+
+
+def import_tfmot():
+    """Import tensorflow_model_optimization without leaving TF_USE_LEGACY_KERAS changed."""
+    before = os.environ.get("TF_USE_LEGACY_KERAS")
+    try:
+        import tensorflow_model_optimization as tfmot
+    finally:
+        if before is None:
+            os.environ.pop("TF_USE_LEGACY_KERAS", None)
+        else:
+            os.environ["TF_USE_LEGACY_KERAS"] = before
+    return tfmot
+
+
+def build_tf_keras(model_name, **model_kwargs):
+    """Build a variant in tf_keras from the same builder code, with logits out.
+
+    The classifier's softmax is left out: int8 SOFTMAX would be the one op
+    outside XNNPACK, and it does not change the top-1 class.
+    """
+    from keras_mobilenets.kit import use_kit
+    from keras_mobilenets.training.tf_keras_kit import tf_keras_kit
+
+    check_supported(model_name)
+    with use_kit(tf_keras_kit()):
+        return models.build(model_name, **{**model_kwargs, "classifier_activation": None})
+
+
+def copy_weights(source, target):
+    """Copy every weighted layer of `source` into the layer of the same name in `target`."""
+    by_name = {layer.name: layer for layer in target.layers}
+    for layer in source.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        if layer.name not in by_name:
+            raise ValueError(f"layer {layer.name!r} of the float model has no counterpart in tf_keras")
+        shapes = [w.shape for w in by_name[layer.name].get_weights()]
+        if shapes != [w.shape for w in weights]:
+            raise ValueError(
+                f"layer {layer.name!r}: weight shapes {[w.shape for w in weights]} do not match "
+                f"the tf_keras layer's {shapes}; was the model built with other arguments?"
+            )
+        by_name[layer.name].set_weights(weights)
+
+
+def quantize(tf_keras_model):
+    """Wrap every layer with tfmot's 8-bit fake quantization (our configs where tfmot has none)."""
+    import tf_keras
+
+    from keras_mobilenets.training.quantize_configs import quantize_config_for
+
+    tfmot = import_tfmot()
+    qk = tfmot.quantization.keras
+
+    def annotate(layer):
+        config = quantize_config_for(layer)
+        if config is None:
+            return qk.quantize_annotate_layer(layer)
+        return qk.quantize_annotate_layer(layer, quantize_config=config)
+
+    annotated = tf_keras.models.clone_model(tf_keras_model, clone_function=annotate)
+    with qk.quantize_scope(custom_objects()):
+        return qk.quantize_apply(annotated)
+
+
+def custom_objects():
+    """Our layers and QuantizeConfigs, by name: what loading a saved QAT model needs."""
+    from keras_mobilenets.training.quantize_configs import config_classes
+    from keras_mobilenets.training.tf_keras_kit import custom_layers
+
+    return {**custom_layers(), **config_classes()}
+
+
+def qat_model_from(keras_model, model_name, **model_kwargs):
+    """The QAT tf_keras model of a Keras 3 model built with `build(model_name, **model_kwargs)`."""
+    float_model = build_tf_keras(model_name, **model_kwargs)
+    copy_weights(keras_model, float_model)
+    return quantize(float_model)
