@@ -102,7 +102,7 @@ def _convert(tf, converter, quantization, samples, input_type, output_type):
 def _convert_int8(tf, converter, samples, float_output):
     """Full-integer conversion that XNNPACK runs as one partition.
 
-    XNNPACK takes HARD_SWISH in float only, and SOFTMAX in float only: in int8
+    XNNPACK takes HARD_SWISH, GELU (V4 hybrid) and SOFTMAX in float only: in int8
     they fall back to LiteRT's reference kernels and cut the graph (MobileNetV3
     from keras.applications splits into 20+ partitions and runs slower than
     float). Kept in float between a DEQUANTIZE and a QUANTIZE, they stay inside
@@ -112,7 +112,7 @@ def _convert_int8(tf, converter, samples, float_output):
     With integer output the final SOFTMAX must be int8 and runs outside.
     """
     converter.representative_dataset = lambda: ([sample] for sample in samples)
-    denylisted = ["HARD_SWISH", "SOFTMAX"] if float_output else ["HARD_SWISH"]
+    denylisted = ["HARD_SWISH", "GELU", "SOFTMAX"] if float_output else ["HARD_SWISH", "GELU"]
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=converter.representative_dataset,
         debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=denylisted))
