@@ -5,7 +5,7 @@ def add_commands(subparsers):
     parser = subparsers.add_parser(
         "qat", help="quantization-aware fine-tuning of a trained run (for int8 TFLite)"
     )
-    parser.add_argument("--run", required=True, help="run directory trained by `keras-mobilenets train`")
+    parser.add_argument("--run", dest="run_dir", required=True, help="run directory trained by `keras-mobilenets train`")
     parser.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (default 3)")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     parser.add_argument("--learning-rate", type=float, default=1e-4,
@@ -16,8 +16,8 @@ def add_commands(subparsers):
 def run_qat(args):
     from keras_mobilenets.training.qat import QAT_MODEL_FILE, quantization_aware
 
-    quantization_aware(args.run, epochs=args.epochs, batch_size=args.batch_size,
+    quantization_aware(args.run_dir, epochs=args.epochs, batch_size=args.batch_size,
                        learning_rate=args.learning_rate)
-    print(f"QAT model: {args.run}/{QAT_MODEL_FILE}; convert it with "
-          f"`keras-mobilenets convert --run {args.run} --quantization qat-int8`")
+    print(f"QAT model: {args.run_dir}/{QAT_MODEL_FILE}; convert it with "
+          f"`keras-mobilenets convert --run {args.run_dir} --quantization qat-int8`")
     return 0
