@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import keras_mobilenets as kmn
-from keras_mobilenets.training import runs
 from keras_mobilenets.training.evaluate import evaluate
 from keras_mobilenets.training.fit import fit
 
@@ -122,3 +121,15 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert "REPLICAS 2" in done.stdout
     keras.saving.load_model(tmp_path / "run" / "model.keras")
     assert json.loads((tmp_path / "run" / "state.json").read_text())["epoch"] == 1
+
+
+@pytest.mark.slow
+def test_a_model_built_by_the_caller_trains_and_its_config_says_so(tmp_path):
+    model = kmn.build("v1", input_shape=(32, 32, 3), classes=10, alpha=0.25)
+    options = {**TINY, "model_kwargs": None, "image_size": None}
+    result = fit(model, run_dir=tmp_path / "run", epochs=1, **options)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"] is None and config["model_kwargs"] is None and config["image_size"] == 32
+    assert result.model is not model and len(result.history) == 1
+    with pytest.raises(ValueError, match="freeze_epochs: needs the model as a variant name"):
+        fit(model, run_dir=tmp_path / "other", epochs=2, freeze_epochs=1, **options)

@@ -21,7 +21,7 @@ from keras_mobilenets.training.split import split_indices
 
 AUTOTUNE = tf.data.AUTOTUNE
 EVAL_CROP_FRACTION = 0.875  # resize to size / 0.875, then center-crop `size` (ImageNet evaluation)
-CACHE_LIMIT_BYTES = 1 << 30  # cache decoded images in memory below this size
+CACHE_LIMIT_BYTES = 512 << 20  # cache decoded images in memory below this size
 
 
 @dataclasses.dataclass
@@ -35,7 +35,12 @@ class Splits:
 
 def load(source="digits", *, image_size, seed=0, data_dir=None, download=False,
          validation_fraction=0.1, test_fraction=0.1):
-    """The three splits of `source`, deterministic for a given seed."""
+    """The three splits of `source`, deterministic for a given seed.
+
+    Folders and digits are split per class at random (by `seed`); a TFDS data
+    set keeps its own validation / test splits and carves missing ones from the
+    front of its (already shuffled) train split, the same for every seed.
+    """
     if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 1:
         raise ValueError(f"image_size: must be a positive integer, got {image_size!r}")
     for name, fraction in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):

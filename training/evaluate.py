@@ -19,6 +19,8 @@ def evaluate(model_or_run, *, dataset=None, split="test", batch_size=64, data_di
     if split not in SPLITS:
         raise ValueError(f"split: unknown {split!r}; choose one of {', '.join(SPLITS)}")
     path = pathlib.Path(model_or_run)
+    if not path.exists():
+        raise FileNotFoundError(f"model: {path} does not exist; give a run directory or a .keras file")
     if path.is_dir():
         config, model_path, out_dir, stem = runs.read_config(path), path / runs.MODEL, path, ""
     elif path.suffix == ".keras":

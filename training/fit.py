@@ -48,7 +48,7 @@ def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64,
     """
     named = isinstance(model, str)
     _check_options(named, optimizer, strategy, mixed_precision, epochs, freeze_epochs, label_smoothing,
-                   weights, init_from, model_kwargs)
+                   weights, init_from, model_kwargs, keep_checkpoints)
     if not named:
         image_size = _square_input_size(model, image_size)
     image_size = image_size or DEFAULT_IMAGE_SIZE
@@ -100,6 +100,7 @@ def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64,
                                         fresh=state["epoch"] == 0, freeze=freeze_epochs > 0)
         if chief:  # only now: a bad model argument leaves no run directory behind
             run_dir.mkdir(parents=True, exist_ok=True)
+            runs.remove_temporaries(run_dir)
             runs.write_json(run_dir / runs.CONFIG, config)
             runs.write_text(run_dir / runs.LABELS, "".join(f"{name}\n" for name in splits.class_names))
         train = data.pipeline(splits.train, batch_size, training=True, flip=flip, min_crop_area=min_crop_area)
@@ -107,10 +108,7 @@ def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64,
         one_hot = lambda x, y: (x, keras.ops.one_hot(y, classes))  # noqa: E731  (label smoothing needs one-hot)
         train, validation = train.map(one_hot), validation.map(one_hot)
         steps = math.ceil(train_count / batch_size)
-        if bn_momentum is not None:
-            for layer in net.layers:
-                if isinstance(layer, keras.layers.BatchNormalization):
-                    layer.momentum = min(layer.momentum, 1 - 1 / steps) if bn_momentum == "auto" else bn_momentum
+        _set_bn_momentum(net, bn_momentum, steps)
 
         phases = [(0, freeze_epochs, config["learning_rate"], backbone),
                   (freeze_epochs, epochs, config["fine_tune_learning_rate"] if freeze_epochs else learning_rate, ())]
@@ -119,18 +117,7 @@ def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64,
             if end <= max(begin, state["epoch"]):
                 continue
             with distribute.scope():
-                for layer in net.layers:
-                    layer.trainable = layer.name not in frozen
-                net.compile(
-                    optimizer=recipe.make_optimizer(
-                        optimizer, learning_rate=rate, steps=(end - begin) * steps,
-                        warmup_steps=warmup_epochs * steps, weight_decay=weight_decay, momentum=momentum,
-                        ema=ema, ema_momentum=ema_momentum),
-                    loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
-                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
-                             keras.metrics.TopKCategoricalAccuracy(k=min(5, classes), name="top5")],
-                    jit_compile=jit_compile,
-                )
+                _compile(net, config, frozen=frozen, learning_rate=rate, epochs=end - begin, steps_per_epoch=steps)
                 _restore(net, run_dir, state["epoch"], same_phase=state["epoch"] > begin)
             ema_callback = keras.callbacks.SwapEMAWeights() if ema else None
             callbacks = [callback for callback in (
@@ -150,7 +137,7 @@ def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64,
 
 
 def _check_options(named, optimizer, strategy, mixed_precision, epochs, freeze_epochs, label_smoothing,
-                   weights, init_from, model_kwargs):
+                   weights, init_from, model_kwargs, keep_checkpoints):
     def check(condition, argument, message):
         if not condition:
             raise ValueError(f"{argument}: {message}")
@@ -165,6 +152,8 @@ def _check_options(named, optimizer, strategy, mixed_precision, epochs, freeze_e
     check(isinstance(freeze_epochs, int) and 0 <= freeze_epochs <= epochs, "freeze_epochs",
           f"must be an integer from 0 to epochs ({epochs}), got {freeze_epochs!r}")
     check(0 <= label_smoothing < 1, "label_smoothing", f"must be in [0, 1), got {label_smoothing!r}")
+    check(isinstance(keep_checkpoints, int) and keep_checkpoints >= 1, "keep_checkpoints",
+          f"must be at least 1 (resuming needs the last one), got {keep_checkpoints!r}")
     check(weights is None or init_from is None, "weights", "give weights or init_from, not both")
     check(not (model_kwargs or {}).keys() & {"weights", "input_shape", "classes"}, "model_kwargs",
           "must not set weights, input_shape or classes (use fit's weights, image_size and the data set)")
@@ -230,6 +219,33 @@ def _copy_weights(source, target):
         values = layer.get_weights()
         if [w.shape for w in destination.get_weights()] == [v.shape for v in values]:
             destination.set_weights(values)
+
+
+def _set_bn_momentum(net, bn_momentum, steps_per_epoch):
+    if bn_momentum is None:
+        return
+    for layer in net.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            auto = min(layer.momentum, 1 - 1 / steps_per_epoch)
+            layer.momentum = auto if bn_momentum == "auto" else bn_momentum
+
+
+def _compile(net, config, *, frozen, learning_rate, epochs, steps_per_epoch):
+    """Compiles one phase: which layers train, and a fresh optimizer whose schedule spans the phase."""
+    for layer in net.layers:
+        layer.trainable = layer.name not in frozen
+    optimizer = recipe.make_optimizer(
+        config["optimizer"], learning_rate=learning_rate, steps=epochs * steps_per_epoch,
+        warmup_steps=config["warmup_epochs"] * steps_per_epoch, weight_decay=config["weight_decay"],
+        momentum=config["momentum"], ema=config["ema"], ema_momentum=config["ema_momentum"])
+    classes = net.outputs[0].shape[-1]
+    net.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config["label_smoothing"]),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
+                 keras.metrics.TopKCategoricalAccuracy(k=min(5, classes), name="top5")],
+        jit_compile=config["jit_compile"],
+    )
 
 
 def _restore(net, run_dir, epoch, *, same_phase):

@@ -53,6 +53,12 @@ def save_model(model, path):
     _replace(tmp, path)
 
 
+def remove_temporaries(run_dir):
+    """Deletes half-written files a killed run left behind (they were never renamed into place)."""
+    for path in pathlib.Path(run_dir).glob("**/.*.tmp-*"):
+        path.unlink()
+
+
 def read_config(run_dir):
     path = pathlib.Path(run_dir) / CONFIG
     if not path.is_file():
