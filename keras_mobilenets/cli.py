@@ -7,12 +7,12 @@ every sub-command sets `run=function(args) -> exit code`. Heavy imports
 import argparse
 import sys
 
-from keras_mobilenets import model_cli
+from keras_mobilenets import model_cli, pipeline
 from keras_mobilenets.training import cli as training_cli
 from keras_mobilenets.training import qat_cli
 from keras_mobilenets.tflite import cli as tflite_cli
 
-STAGE_COMMANDS = (model_cli, training_cli, qat_cli, tflite_cli)
+STAGE_COMMANDS = (model_cli, training_cli, qat_cli, tflite_cli, pipeline)
 
 
 def build_parser():

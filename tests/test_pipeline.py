@@ -1,0 +1,56 @@
+"""The main job end to end on a tiny setting: every artifact, and figures that agree
+with `evaluate-tflite` and `benchmark` run on their own."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from keras_mobilenets.tflite import metadata
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def keras_mobilenets(*args):
+    result = subprocess.run([sys.executable, "-m", "keras_mobilenets.cli", *args],
+                            env=ENV, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end_and_resume(tmp_path):
+    run = tmp_path / "run"
+    tiny = ["--model", "v3_small", "--run", str(run), "--image-size", "32", "--epochs", "1",
+            "--qat-epochs", "1", "--batch-size", "64", "--benchmark-runs", "5"]
+    out = keras_mobilenets("pipeline", *tiny)
+    assert "report:" in out
+
+    for name in ("config.json", "model.keras", "qat_model.h5", "history.csv", "qat_history.csv",
+                 "report.html", "report.md", "training_curves.png", "accuracy_vs_latency.png",
+                 "accuracy_vs_size.png", "confusion_test.png"):
+        assert (run / name).is_file(), name
+    labels = (run / "labels.txt").read_text().split()
+    assert labels == [str(digit) for digit in range(10)]
+    for tflite in ("model_float32.tflite", "model_qat-int8.tflite"):
+        assert metadata.read_labels(run / tflite) == labels
+        assert metadata.read(run / tflite)["name"] == "v3_small"
+
+    html = (run / "report.html").read_text()
+    for image in ("training_curves.png", "accuracy_vs_latency.png", "accuracy_vs_size.png", "confusion_test.png"):
+        assert f"src='{image}'" in html
+
+    state = json.loads((run / "pipeline.json").read_text())
+    for quantization, stage in (("float32", "tflite_float32"), ("qat-int8", "tflite_int8")):
+        path = str(run / f"model_{quantization}.tflite")
+        evaluated = json.loads(keras_mobilenets("evaluate-tflite", path, "--json"))
+        assert evaluated["top1"] == pytest.approx(state[stage]["top1"])
+        assert evaluated["count"] == state[stage]["count"]
+        assert f"{evaluated['top1']:.2%}" in (run / "report.md").read_text()
+        measured = json.loads(keras_mobilenets("benchmark", path, "--runs", "5", "--json"))
+        assert measured["size_bytes"] == state[stage]["size_bytes"]
+        assert measured["partitions"] == state[stage]["partitions"] == 1
+
+    again = keras_mobilenets("pipeline", *tiny)  # the same command resumes: nothing is redone
+    assert again.count("[done before]") == 7
