@@ -41,10 +41,11 @@ def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64,
     frozen for `freeze_epochs`, then everything is fine-tuned at
     `fine_tune_learning_rate` (default: a tenth of `learning_rate`).
 
-    `bn_momentum`: BatchNorm moving-average momentum for this run. "auto"
-    averages over at most one epoch, min(model's, 1 - 1 / steps per epoch), so
-    that a short run on small data does not validate with near-initial
-    statistics (V3's 0.999 needs thousands of steps); None keeps the model's.
+    `bn_momentum`: BatchNorm moving-average momentum for this run. "auto" lets
+    the moving statistics settle within a tenth of an epoch,
+    min(model's, max(0.9, 1 - 10 / steps per epoch)), so that a short run on
+    small data does not validate with statistics that lag the weights (V3's
+    0.999 needs thousands of steps); None keeps the model's.
     """
     named = isinstance(model, str)
     _check_options(named, optimizer, strategy, mixed_precision, epochs, freeze_epochs, label_smoothing,
@@ -226,7 +227,7 @@ def _set_bn_momentum(net, bn_momentum, steps_per_epoch):
         return
     for layer in net.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            auto = min(layer.momentum, 1 - 1 / steps_per_epoch)
+            auto = min(layer.momentum, max(0.9, 1 - 10 / steps_per_epoch))
             layer.momentum = auto if bn_momentum == "auto" else bn_momentum
 
 
