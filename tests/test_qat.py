@@ -29,19 +29,14 @@ def _variant(key):
     return name, {"input_shape": (SIZE, SIZE, 3), "classes": CLASSES, **VARIANTS[key]}
 
 
-def to_int8_tflite(model):
-    """Full-integer conversion of a QAT model at batch 1 (no SavedModel detour: fast)."""
-    import tensorflow as tf
+def to_int8_tflite(model, tmp_path):
+    """The TFLite stage's full-integer conversion of a QAT model, int8 in and out."""
+    from keras_mobilenets.tflite.convert import convert
 
-    shape = (1,) + tuple(model.inputs[0].shape[1:])
-    function = tf.function(lambda x: model(x, training=False)).get_concrete_function(
-        tf.TensorSpec(shape, tf.float32))
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
-    converter.experimental_lower_to_saved_model = False
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return converter.convert()
+    path = convert(model, tmp_path / "model.tflite", quantization="qat-int8", input_type="int8",
+                   output_type="int8")
+    with open(path, "rb") as file:
+        return file.read()
 
 
 def check_int8_one_partition(tflite_bytes):
@@ -68,7 +63,7 @@ def check_int8_one_partition(tflite_bytes):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", list(VARIANTS))
-def test_qat_trains_and_converts_to_one_int8_partition(key):
+def test_qat_trains_and_converts_to_one_int8_partition(key, tmp_path):
     import tf_keras
 
     name, kwargs = _variant(key)
@@ -82,7 +77,7 @@ def test_qat_trains_and_converts_to_one_int8_partition(key):
     loss = model.train_on_batch(images, np.arange(4) % CLASSES)
     assert np.isfinite(loss)
     assert not np.allclose(before, model.trainable_weights[0].numpy())
-    logits = check_int8_one_partition(to_int8_tflite(model))
+    logits = check_int8_one_partition(to_int8_tflite(model, tmp_path))
     assert logits.shape == (1, CLASSES)
 
 

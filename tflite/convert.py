@@ -13,7 +13,7 @@ import numpy as np
 from keras_mobilenets.tflite import metadata as metadata_lib
 
 MODES = ("float32", "float16", "dynamic", "int8", "qat-int8")
-INPUT_TYPES = ("float32", "uint8")
+INPUT_TYPES = ("float32", "uint8", "int8")
 OUTPUT_TYPES = ("float32", "uint8", "int8")
 DEFAULT_SAMPLES = 200
 
@@ -43,11 +43,9 @@ def convert(model, output_path, *, quantization="float32", representative_data=N
     elif representative_data is not None:
         raise ValueError(f"representative_data is used by 'int8' only, not by {quantization!r}")
 
-    inputs = namespace.Input(shape=image_shape, batch_size=1)
-    single_batch = namespace.Model(inputs, model(inputs))
     # Keras 3's export prints its traced signature on stdout; keep stdout for results (--json).
     with contextlib.redirect_stdout(sys.stderr):
-        data = _convert(tf, tf.lite.TFLiteConverter.from_keras_model(single_batch), quantization,
+        data = _convert(tf, _single_batch_converter(tf, model, image_shape), quantization,
                         samples, input_type, output_type)
     metadata_lib.check_model_bytes(data, "the converter's output")
     if metadata is not None:
@@ -117,6 +115,19 @@ def _convert_int8(tf, converter, samples, float_output):
         converter=converter, debug_dataset=converter.representative_dataset,
         debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=denylisted))
     return debugger.get_nondebug_quantized_model()
+
+
+def _single_batch_converter(tf, model, image_shape):
+    """A converter for the model traced at batch 1 (a static graph: no dynamic-shape ops).
+
+    Tracing a concrete function directly skips the SavedModel round trip that
+    from_keras_model takes, which costs about a minute for a QAT model.
+    """
+    function = tf.function(lambda images: model(images, training=False)).get_concrete_function(
+        tf.TensorSpec((1, *image_shape), tf.float32))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
+    converter.experimental_lower_to_saved_model = False
+    return converter
 
 
 def _check_options(quantization, input_type, output_type, num_samples):
