@@ -6,9 +6,10 @@ skips finished stages and resumes the one that was interrupted (training
 resumes from its last completed epoch).
 """
 import json
-import os
 import time
 from pathlib import Path
+
+from keras_mobilenets.files import write_atomically
 
 # Small defaults for the bundled 8x8 digits: the whole pipeline fits in minutes on 2 cores.
 DIGITS_DEFAULTS = {"image_size": 64, "epochs": 8, "qat_epochs": 2, "batch_size": 64}
@@ -58,9 +59,7 @@ def _stage(state, state_path, name, title, work):
     started = time.perf_counter()
     state[name] = work()
     state.setdefault("seconds", {})[name] = round(time.perf_counter() - started, 1)
-    temporary = state_path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(state, indent=1))
-    os.replace(temporary, state_path)
+    write_atomically(state_path, json.dumps(state, indent=1))
     return state[name]
 
 

@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from keras_mobilenets.files import save_atomically, write_atomically
+
 
 @dataclasses.dataclass
 class TfliteResult:
@@ -109,11 +111,10 @@ def _tradeoff_chart(results, out_dir, attribute, label, filename):
 
 
 def _save(figure, path):
-    temporary = path.with_suffix(".tmp.png")
-    figure.tight_layout()
-    figure.savefig(temporary, dpi=110)
-    os.replace(temporary, path)
     import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    save_atomically(path, lambda temporary: figure.savefig(temporary, dpi=110))
 
     plt.close(figure)
     return path.name
@@ -168,8 +169,5 @@ def write_report(results, out_dir, *, title, details=()):
           for caption, image in charts],
         "</body></html>",
     ]
-    for name, text in (("report.md", "\n".join(markdown) + "\n"), ("report.html", "\n".join(page))):
-        temporary = out_dir / f".{name}.tmp"
-        temporary.write_text(text)
-        os.replace(temporary, out_dir / name)
-    return out_dir / "report.html"
+    write_atomically(out_dir / "report.md", "\n".join(markdown) + "\n")
+    return write_atomically(out_dir / "report.html", "\n".join(page))

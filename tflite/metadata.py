@@ -22,6 +22,8 @@ from flatbuffers.table import Table
 
 from ai_edge_litert import schema_py_generated as schema
 
+from keras_mobilenets.files import write_atomically
+
 METADATA_NAME = "TFLITE_METADATA"
 METADATA_IDENTIFIER = b"M001"
 MODEL_IDENTIFIER = b"TFL3"
@@ -66,7 +68,7 @@ def check_model_bytes(data, name="model"):
 
 def write(path, **fields):
     """Write metadata and labels into the .tflite at `path`, in place and atomically."""
-    atomic_write(path, with_metadata(read_model(path), **fields))
+    write_atomically(path, with_metadata(read_model(path), **fields))
 
 
 def with_metadata(data, *, name, description, version, labels, author="keras_mobilenets",
@@ -130,19 +132,6 @@ def read_labels(path):
     except (zipfile.BadZipFile, KeyError) as error:
         raise ValueError(f"{path} has no packed {LABELS_FILE} (write metadata first)") from error
     return text.splitlines()
-
-
-def atomic_write(path, data):
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    path = os.fspath(path)
-    temporary = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(temporary, "wb") as f:
-            f.write(data)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def _with_metadata_entry(data, metadata_buffer):

@@ -6,9 +6,9 @@
 tfmot and tf_keras are imported inside the functions only: importing this
 module leaves Keras 3 alone.
 """
-import os
 import pathlib
-import tempfile
+
+from keras_mobilenets.files import save_atomically
 
 QAT_MODEL_FILE = "qat_model.h5"
 QAT_HISTORY_FILE = "qat_history.csv"
@@ -29,19 +29,6 @@ def _read_run(run_dir):
     return config
 
 
-def _save_atomically(model, path):
-    """Write to a temporary file beside `path`, then rename: a kill never leaves half a file."""
-    path = pathlib.Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(handle)
-    try:
-        model.save(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def _best_model_saver(path, monitor):
     """A tf_keras callback that saves the model atomically when `monitor` improves."""
     import tf_keras
@@ -53,7 +40,7 @@ def _best_model_saver(path, monitor):
             value = (logs or {}).get(monitor)
             if value is not None and (self.best is None or value > self.best):
                 self.best = value
-                _save_atomically(self.model, path)
+                save_atomically(path, self.model.save)
 
     return SaveBest()
 
