@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 
+from keras_mobilenets.files import write_atomically
 from keras_mobilenets.tflite import metadata as metadata_lib
 
 MODES = ("float32", "float16", "dynamic", "int8", "qat-int8")
@@ -52,7 +53,7 @@ def convert(model, output_path, *, quantization="float32", representative_data=N
         data = metadata_lib.with_metadata(data, **metadata)
     output_path = os.fspath(output_path)
     os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
-    metadata_lib.atomic_write(output_path, data)
+    write_atomically(output_path, data)
     return output_path
 
 
