@@ -124,11 +124,40 @@ def _single_batch_converter(tf, model, image_shape):
     Tracing a concrete function directly skips the SavedModel round trip that
     from_keras_model takes, which costs about a minute for a QAT model.
     """
-    function = tf.function(lambda images: model(images, training=False)).get_concrete_function(
+    function = tf.function(_batch_function(model, image_shape)).get_concrete_function(
         tf.TensorSpec((1, *image_shape), tf.float32))
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
     converter.experimental_lower_to_saved_model = False
     return converter
+
+
+def _batch_function(model, image_shape):
+    """images -> model outputs, with a per-channel input Rescaling made cheap.
+
+    A Rescaling with per-channel scale and offset (V4's ImageNet mean/std) is a
+    MUL and an ADD whose (C,) constant broadcasts over H x W: XNNPACK then loops
+    over runs of C = 3 values, which cost 0.7 ms in float32 and 1.4 ms in int8
+    at 224x224 (a third of V4 conv small's int8 time). The same constants tiled
+    to (W, C) broadcast over H only, in runs of W * C values, and cost ~0.05 ms.
+    The arithmetic is the same, value for value; the rest of the model is
+    called as it is, from the Rescaling's output on.
+    """
+    call = lambda images: model(images, training=False)
+    import keras
+
+    if not isinstance(model, keras.Model) or len(model.layers) < 2:
+        return call
+    rescaling = model.layers[1]
+    per_channel = isinstance(rescaling, keras.layers.Rescaling) and 1 in (
+        np.ndim(rescaling.scale), np.ndim(rescaling.offset))
+    takes_input = [layer for layer in model.layers[1:]
+                   if any(tensor is model.inputs[0] for tensor in keras.tree.flatten(layer.input))]
+    if not per_channel or takes_input != [rescaling]:
+        return call
+    scale, offset = (np.broadcast_to(np.asarray(value, np.float32), image_shape[1:]).copy()
+                     for value in (rescaling.scale, rescaling.offset))
+    rest = keras.Model(rescaling.output, model.output)
+    return lambda images: rest(images * scale + offset, training=False)
 
 
 def _check_options(quantization, input_type, output_type, num_samples):
