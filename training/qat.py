@@ -98,7 +98,9 @@ def quantization_aware(run_dir, *, epochs, batch_size=32, learning_rate=1e-4, ve
         data_dir=config.get("data_dir"), validation_fraction=config["validation_fraction"],
         test_fraction=config["test_fraction"],
     )
-    train = data.pipeline(splits.train, batch_size, training=True)
+    # The float run's augmentation: e.g. no flips for digits.
+    train = data.pipeline(splits.train, batch_size, training=True, flip=config.get("flip", True),
+                          min_crop_area=config.get("min_crop_area", 0.25))
     validation = data.pipeline(splits.validation, batch_size, training=False)
     fine_tune(qat_model, train, validation, epochs=epochs, learning_rate=learning_rate,
               run_dir=run_dir, verbose=verbose)
