@@ -133,3 +133,14 @@ def test_a_model_built_by_the_caller_trains_and_its_config_says_so(tmp_path):
     assert result.model is not model and len(result.history) == 1
     with pytest.raises(ValueError, match="freeze_epochs: needs the model as a variant name"):
         fit(model, run_dir=tmp_path / "other", epochs=2, freeze_epochs=1, **options)
+
+
+@pytest.mark.slow
+def test_mixed_precision_trains_with_a_float32_output_and_restores_the_policy(tmp_path):
+    result = fit("v1", run_dir=tmp_path / "run", epochs=1, mixed_precision="mixed_bfloat16",
+                 **{**TINY, "model_kwargs": {"alpha": 0.25}})
+    saved = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    assert saved.get_layer("stem_conv").dtype_policy.name == "mixed_bfloat16"
+    assert saved.outputs[0].dtype == "float32"
+    assert np.isfinite(result.history[0]["loss"])
+    assert keras.config.dtype_policy().name == "float32"

@@ -99,6 +99,8 @@ def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64,
         with distribute.scope():
             net, backbone = _make_model(model, build_kwargs, weights, init_from,
                                         fresh=state["epoch"] == 0, freeze=freeze_epochs > 0)
+        if mixed_precision:  # softmax and loss in float32, as Keras's mixed-precision guide says
+            net.layers[-1].dtype_policy = keras.DTypePolicy("float32")
         if chief:  # only now: a bad model argument leaves no run directory behind
             run_dir.mkdir(parents=True, exist_ok=True)
             runs.remove_temporaries(run_dir)
