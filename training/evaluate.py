@@ -5,6 +5,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
+from keras_mobilenets.files import save_atomically
 from keras_mobilenets.training import data, runs
 
 SPLITS = ("train", "validation", "test")
@@ -89,7 +90,5 @@ def _plot_confusion(confusion, class_names, path, *, title):
     axes.set_ylabel("true")
     axes.set_title(title)
     figure.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    figure.savefig(tmp, format="png")
+    save_atomically(path, lambda temporary: figure.savefig(temporary, format="png"))
     pyplot.close(figure)
-    tmp.replace(path)

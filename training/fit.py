@@ -11,6 +11,7 @@ import pathlib
 import keras
 
 import keras_mobilenets as kmn
+from keras_mobilenets.files import write_atomically
 from keras_mobilenets.training import data, recipe, runs
 
 # Options that may change between a kill and the re-run without changing what is trained.
@@ -105,7 +106,7 @@ def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64,
             run_dir.mkdir(parents=True, exist_ok=True)
             runs.remove_temporaries(run_dir)
             runs.write_json(run_dir / runs.CONFIG, config)
-            runs.write_text(run_dir / runs.LABELS, "".join(f"{name}\n" for name in splits.class_names))
+            write_atomically(run_dir / runs.LABELS, "".join(f"{name}\n" for name in splits.class_names))
         train = data.pipeline(splits.train, batch_size, training=True, flip=flip, min_crop_area=min_crop_area)
         validation = data.pipeline(splits.validation, batch_size, training=False)
         one_hot = lambda x, y: (x, keras.ops.one_hot(y, classes))  # noqa: E731  (label smoothing needs one-hot)

@@ -14,10 +14,11 @@ at any moment leaves either the old file or the new one, never half of one.
 import csv
 import io
 import json
-import os
 import pathlib
 
 import keras
+
+from keras_mobilenets.files import save_atomically, write_atomically
 
 CONFIG = "config.json"
 MODEL = "model.keras"
@@ -28,29 +29,12 @@ CHECKPOINTS = "checkpoints"
 LOGS = "logs"
 
 
-def _replace(tmp, path):
-    with open(tmp, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def write_text(path, text):
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    _replace(tmp, path)
-
-
 def write_json(path, value):
-    write_text(path, json.dumps(value, indent=2) + "\n")
+    write_atomically(path, json.dumps(value, indent=2) + "\n")
 
 
 def save_model(model, path):
-    """model.save, atomically (Keras wants the .keras suffix on the temporary file too)."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
-    model.save(tmp)
-    _replace(tmp, path)
+    save_atomically(path, model.save)
 
 
 def remove_temporaries(run_dir):
@@ -120,7 +104,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.state["epoch"] = done
         self.state["history"] = [r for r in self.state["history"] if r["epoch"] < done] + [row]
         if self.chief:
-            write_text(self.run_dir / HISTORY, history_csv(self.state["history"]))
+            write_atomically(self.run_dir / HISTORY, history_csv(self.state["history"]))
             write_json(self.run_dir / STATE, self.state)
             for old in range(done - self.keep, 0, -1):
                 path = checkpoint_path(self.run_dir, old)
