@@ -88,12 +88,7 @@ def read_checkpoint(paths):
     from safetensors.numpy import load_file
 
     paths = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else list(map(os.fspath, paths))
-    pickles = [path for path in paths if path.endswith(weight_files.PICKLE_SUFFIXES)]
-    if pickles:
-        raise ValueError(
-            f"weights={pickles}: pickle checkpoints ({', '.join(weight_files.PICKLE_SUFFIXES)}) "
-            "are refused because loading them can run arbitrary code; use timm's .safetensors"
-        )
+    weight_files.refuse_pickles(paths, instead="timm's .safetensors")
     for path in paths:
         if not path.endswith(".safetensors"):
             raise ValueError(f"weights={path!r}: a timm checkpoint must be .safetensors file(s)")

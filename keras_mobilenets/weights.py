@@ -64,6 +64,17 @@ def download(name, url, md5):
     return keras.utils.get_file(name, url, cache_subdir="models", file_hash=md5)
 
 
+def refuse_pickles(paths, *, instead):
+    """ValueError for pickle checkpoints among `paths`: unpickling can run arbitrary code."""
+    pickles = [path for path in paths if path.endswith(PICKLE_SUFFIXES)]
+    if pickles:
+        shown = pickles[0] if len(pickles) == 1 else pickles
+        raise ValueError(
+            f"weights={shown!r}: pickle checkpoints ({', '.join(PICKLE_SUFFIXES)}) are refused "
+            f"because loading them can run arbitrary code; use {instead}"
+        )
+
+
 def load_weights_file(model, path):
     """Load a weights file into `model`; on any failure the model is left exactly as it was.
 
@@ -72,11 +83,7 @@ def load_weights_file(model, path):
     are refused: unpickling runs arbitrary code.
     """
     path = os.fspath(path)
-    if path.endswith(PICKLE_SUFFIXES):
-        raise ValueError(
-            f"weights={path!r}: pickle checkpoints ({', '.join(PICKLE_SUFFIXES)}) are refused "
-            "because loading them can run arbitrary code; use .safetensors, .keras or .h5"
-        )
+    refuse_pickles([path], instead=".safetensors, .keras or .h5")
     if not path.endswith((".h5", ".keras")):
         raise ValueError(
             f"weights={path!r}: unknown weights format; allowed: .keras, .weights.h5, "
