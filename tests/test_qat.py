@@ -68,15 +68,17 @@ def test_qat_trains_and_converts_to_one_int8_partition(key, tmp_path):
 
     name, kwargs = _variant(key)
     float_model = kmn.build(name, **kwargs)
-    model = qat_model.qat_model_from(float_model, name, **kwargs)
+    # Random weights have no BatchNorm statistics worth freezing: train them.
+    model = qat_model.qat_model_from(float_model, name, batch_norm="train", **kwargs)
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-3),
                   loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (4, SIZE, SIZE, 3)).astype(np.float32)
-    before = model.trainable_weights[0].numpy().copy()
+    stem = next(w for w in model.trainable_weights if w.name.startswith("stem_conv/"))
+    before = stem.numpy().copy()
     loss = model.train_on_batch(images, np.arange(4) % CLASSES)
     assert np.isfinite(loss)
-    assert not np.allclose(before, model.trainable_weights[0].numpy())
+    assert not np.allclose(before, stem.numpy())
     logits = check_int8_one_partition(to_int8_tflite(model, tmp_path))
     assert logits.shape == (1, CLASSES)
 
@@ -164,3 +166,68 @@ def test_qat_of_a_missing_run_says_what_to_do(tmp_path):
         qat.load_qat_model(tmp_path)
     with pytest.raises(ValueError, match="epochs"):
         qat.quantization_aware(tmp_path, epochs=0)
+
+
+@pytest.mark.parametrize("batch_norm", ["frozen", "train"])
+def test_qat_keeps_batch_norm_frozen_only_when_asked(batch_norm, tmp_path):
+    import tensorflow as tf
+
+    from keras_mobilenets.training import qat
+
+    name, kwargs = _variant("v3_small")
+    model = qat_model.qat_model_from(kmn.build(name, **kwargs), name, batch_norm=batch_norm, **kwargs)
+    watched = {w.name: w for w in model.weights
+               if "moving_mean" in w.name or "gamma" in w.name or w.name == "stem_conv/kernel:0"}
+    before = {name: w.numpy().copy() for name, w in watched.items()}
+    images = np.random.default_rng(0).uniform(0, 255, (8, SIZE, SIZE, 3)).astype(np.float32)
+    batches = tf.data.Dataset.from_tensor_slices((images, tf.one_hot(np.arange(8) % CLASSES, CLASSES))).batch(4)
+    qat.fine_tune(model, batches, batches, epochs=1, learning_rate=1e-3, label_smoothing=0.1,
+                  run_dir=tmp_path, verbose=0)
+    moved = {name for name, w in watched.items() if not np.array_equal(before[name], w.numpy())}
+    batch_norm_moved = {name for name in moved if "moving_mean" in name or "gamma" in name}
+    assert bool(batch_norm_moved) == (batch_norm == "train"), sorted(moved)
+    assert "stem_conv/kernel:0" in moved  # the convolutions learn either way
+    loaded = qat.load_qat_model(tmp_path)  # the saved best model computes the same
+    np.testing.assert_allclose(loaded(images).numpy(), model(images).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_qat_names_a_bad_batch_norm_mode():
+    name, kwargs = _variant("v1")
+    with pytest.raises(ValueError, match="batch_norm: must be one of frozen, train, got 'fold'"):
+        qat_model.qat_model_from(kmn.build(name, **kwargs), name, batch_norm="fold", **kwargs)
+
+
+def test_interrupted_fine_tune_resumes_with_its_history_and_best_score(tmp_path):
+    import tensorflow as tf
+
+    from keras_mobilenets.training import qat
+
+    name, kwargs = _variant("v1")
+    float_model = kmn.build(name, **kwargs)
+    images = np.random.default_rng(0).uniform(0, 255, (8, SIZE, SIZE, 3)).astype(np.float32)
+    labels = tf.one_hot(np.arange(8) % CLASSES, CLASSES)
+    batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
+    epochs_served = []
+
+    def failing_in_epoch_two():  # the process dies during the second epoch
+        epochs_served.append(1)
+        if len(epochs_served) == 2:
+            raise RuntimeError("killed")
+        yield from zip(images.reshape(2, 4, SIZE, SIZE, 3), np.asarray(labels).reshape(2, 4, CLASSES))
+
+    failing = tf.data.Dataset.from_generator(failing_in_epoch_two, output_signature=(
+        tf.TensorSpec((4, SIZE, SIZE, 3), tf.float32), tf.TensorSpec((4, CLASSES), tf.float32)))
+    with pytest.raises(Exception, match="killed"):
+        qat.fine_tune(qat_model.qat_model_from(float_model, name, **kwargs), failing, batches,
+                      epochs=3, run_dir=tmp_path, verbose=0)
+    history = tmp_path / qat.QAT_HISTORY_FILE
+    first_best = qat._best_so_far(history, "val_accuracy")
+    assert history.read_text().count("\n") == 2 and first_best is not None
+
+    qat.fine_tune(qat_model.qat_model_from(float_model, name, **kwargs), batches, batches,
+                  epochs=3, run_dir=tmp_path, verbose=0)
+    assert history.read_text().count("\n") == 4  # header + epochs 1, 2, 3: resumed, not restarted
+    assert not [path for path in (tmp_path / qat.QAT_BACKUP_DIR).rglob("*") if path.is_file()]
+    qat.fine_tune(qat_model.qat_model_from(float_model, name, **kwargs), batches, batches,
+                  epochs=1, run_dir=tmp_path, verbose=0)
+    assert history.read_text().count("\n") == 2  # a new fine-tune starts a new history

@@ -1,4 +1,5 @@
 """`keras-mobilenets qat`: quantization-aware fine-tuning of a trained run, into the same run."""
+from keras_mobilenets.training.qat import LEARNING_RATE
 
 
 def add_commands(subparsers):
@@ -8,8 +9,11 @@ def add_commands(subparsers):
     parser.add_argument("--run", dest="run_dir", required=True, help="run directory trained by `keras-mobilenets train`")
     parser.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (default 3)")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    parser.add_argument("--learning-rate", type=float, default=1e-4,
-                        help="Adam learning rate (default 1e-4: QAT only adjusts a trained model)")
+    parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE,
+                        help=f"Adam learning rate (default {LEARNING_RATE:g}: QAT only adjusts a trained model)")
+    parser.add_argument("--batch-norm", choices=("frozen", "train"), default="frozen",
+                        help="BatchNorm while fine-tuning: frozen = the float model's statistics, "
+                             "as the int8 graph folds them (default); train = batch statistics")
     parser.set_defaults(run=run_qat)
 
 
@@ -17,7 +21,7 @@ def run_qat(args):
     from keras_mobilenets.training.qat import QAT_MODEL_FILE, quantization_aware
 
     quantization_aware(args.run_dir, epochs=args.epochs, batch_size=args.batch_size,
-                       learning_rate=args.learning_rate)
+                       learning_rate=args.learning_rate, batch_norm=args.batch_norm)
     print(f"QAT model: {args.run_dir}/{QAT_MODEL_FILE}; convert it with "
           f"`keras-mobilenets convert --run {args.run_dir} --quantization qat-int8`")
     return 0

@@ -17,6 +17,7 @@ REFUSED = {
                        "XNNPACK kernel either)",
 }
 SUPPORTED = tuple(name for name in models.VARIANTS if name not in REFUSED)
+BATCH_NORM_MODES = ("frozen", "train")
 
 
 def check_supported(model_name):
@@ -104,8 +105,22 @@ def custom_objects():
     return {**custom_layers(), **config_classes()}
 
 
-def qat_model_from(keras_model, model_name, **model_kwargs):
-    """The QAT tf_keras model of a Keras 3 model built with `build(model_name, **model_kwargs)`."""
+def qat_model_from(keras_model, model_name, *, batch_norm="frozen", **model_kwargs):
+    """The QAT tf_keras model of a Keras 3 model built with `build(model_name, **model_kwargs)`.
+
+    `batch_norm="frozen"` (the usual QAT recipe, Jacob et al. 2018) runs every
+    BatchNormalization in inference mode with the float model's moving
+    statistics and keeps its scale and shift: the int8 graph folds exactly
+    those. With "train", BN normalizes by batch statistics while fine-tuning,
+    and a short fine-tune barely moves V3's 0.999-momentum moving statistics,
+    so the folded model drifts from the one that was trained.
+    """
+    if batch_norm not in BATCH_NORM_MODES:
+        raise ValueError(f"batch_norm: must be one of {', '.join(BATCH_NORM_MODES)}, got {batch_norm!r}")
     float_model = build_tf_keras(model_name, **model_kwargs)
     copy_weights(keras_model, float_model)
+    if batch_norm == "frozen":
+        for layer in float_model.layers:
+            if type(layer).__name__ == "BatchNormalization":
+                layer.trainable = False
     return quantize(float_model)
