@@ -9,7 +9,10 @@ HARD_SWISH, and a batch size read at run time leaves SHAPE/PACK ops outside it):
 - hard-sigmoid and hard-swish are written as ADD+RELU6, MUL and MUL, each with
   its own quantized output, instead of one HARD_SWISH op;
 - Reshape reshapes to a constant (-1, ...) shape;
-- the preprocessing Rescaling (scale and offset) is a frozen 1x1 depthwise conv.
+- the preprocessing Rescaling (scale and offset) is a frozen 1x1 depthwise conv
+  (once tfmot wraps it, QuantizeWrapperV2 lists its quantized kernel as
+  trainable again, so QAT may adjust those three scales; the int8 file uses
+  whatever values they end with).
 
 The functions are the same; layer names and weights are too, so weights copy
 over by layer name.
