@@ -38,7 +38,7 @@ def run_once(model, seed, root, args):
             batch_size=64, seed=seed, test_fraction=args.test_fraction, verbose=0)
     splits = data.load("digits", image_size=args.image_size, seed=seed, test_fraction=args.test_fraction)
     float_model = keras.saving.load_model(run_dir / "model.keras")  # best by validation: QAT's start
-    test = data.pipeline(splits.test, 64, training=False).map(lambda x, y: (x, keras.ops.one_hot(y, 10)))
+    test = data.pipeline(splits.test, 64, training=False, one_hot_classes=10)
     float_top1 = float_model.evaluate(test, verbose=0, return_dict=True)["accuracy"]
 
     ptq_path = convert(float_model, run_dir / "ptq_int8.tflite", quantization="int8",

@@ -57,8 +57,7 @@ def main():
 
     size, batch = args.image_size, args.batch_size
     splits = data.load("digits", image_size=size)
-    one_hot = lambda x, y: (x, tf.one_hot(y, 10))  # noqa: E731
-    piped = data.pipeline(splits.train, batch, training=True).map(one_hot).repeat()
+    piped = data.pipeline(splits.train, batch, training=True, one_hot_classes=10).repeat()
     # Distinct batches (the same batch over and over overfits and changes the arithmetic).
     held = list(piped.take(args.memory_batches))
     in_memory = tf.data.Dataset.from_tensor_slices(

@@ -50,6 +50,17 @@ def test_pipeline_augments_training_only_and_batches():
         data.pipeline(splits.train, 0, training=True)
     with pytest.raises(ValueError, match="min_crop_area"):
         data.pipeline(splits.train, 8, training=True, min_crop_area=0)
+    with pytest.raises(ValueError, match="one_hot_classes: must be a positive integer or None, got 0"):
+        data.pipeline(splits.train, 8, training=True, one_hot_classes=0)
+
+
+def test_pipeline_one_hot_labels_match_the_class_indices():
+    splits = data.load("digits", image_size=32, seed=0)
+    (_, indices), = data.pipeline(splits.test, 50, training=False).take(1)
+    (_, one_hot), = data.pipeline(splits.test, 50, training=False, one_hot_classes=10).take(1)
+    assert one_hot.shape == (50, 10)
+    np.testing.assert_array_equal(np.argmax(one_hot, axis=1), indices)
+    np.testing.assert_array_equal(np.sum(one_hot, axis=1), np.ones(50))
 
 
 def test_tfds_source_through_tfds_mock_data():

@@ -71,10 +71,17 @@ def load(source="digits", *, image_size, seed=0, data_dir=None, download=False,
     )
 
 
-def pipeline(dataset, batch_size, *, training, flip=True, min_crop_area=0.25):
-    """Batches an unbatched split; for training, shuffles and augments (random-resized crop, flip)."""
+def pipeline(dataset, batch_size, *, training, flip=True, min_crop_area=0.25, one_hot_classes=None):
+    """Batches an unbatched split; for training, shuffles and augments (random-resized crop, flip).
+
+    With `one_hot_classes`, labels come one-hot over that many classes (what
+    label smoothing needs) instead of as class indices.
+    """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size: must be a positive integer, got {batch_size!r}")
+    if one_hot_classes is not None and (
+            not isinstance(one_hot_classes, int) or isinstance(one_hot_classes, bool) or one_hot_classes < 1):
+        raise ValueError(f"one_hot_classes: must be a positive integer or None, got {one_hot_classes!r}")
     if not 0 < min_crop_area <= 1:
         raise ValueError(f"min_crop_area: must be in (0, 1], got {min_crop_area!r}")
     height, width, channels = dataset.element_spec[0].shape
@@ -87,7 +94,10 @@ def pipeline(dataset, batch_size, *, training, flip=True, min_crop_area=0.25):
             lambda x, y: (augment(x, flip=flip, min_crop_area=min_crop_area), y),
             num_parallel_calls=AUTOTUNE,
         )
-    return dataset.batch(batch_size).prefetch(AUTOTUNE)
+    dataset = dataset.batch(batch_size)
+    if one_hot_classes is not None:
+        dataset = dataset.map(lambda x, y: (x, tf.one_hot(y, one_hot_classes)), num_parallel_calls=AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE)
 
 
 def count(dataset):

@@ -107,10 +107,9 @@ def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64,
             runs.remove_temporaries(run_dir)
             runs.write_json(run_dir / runs.CONFIG, config)
             write_atomically(run_dir / runs.LABELS, "".join(f"{name}\n" for name in splits.class_names))
-        train = data.pipeline(splits.train, batch_size, training=True, flip=flip, min_crop_area=min_crop_area)
-        validation = data.pipeline(splits.validation, batch_size, training=False)
-        one_hot = lambda x, y: (x, keras.ops.one_hot(y, classes))  # noqa: E731  (label smoothing needs one-hot)
-        train, validation = train.map(one_hot), validation.map(one_hot)
+        train = data.pipeline(splits.train, batch_size, training=True, flip=flip, min_crop_area=min_crop_area,
+                              one_hot_classes=classes)  # label smoothing needs one-hot labels
+        validation = data.pipeline(splits.validation, batch_size, training=False, one_hot_classes=classes)
         steps = math.ceil(train_count / batch_size)
         _set_bn_momentum(net, bn_momentum, steps)
 

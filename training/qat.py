@@ -33,11 +33,12 @@ def _read_run(run_dir):
     return config
 
 
-def _best_model_saver(path, monitor, best=None):
-    """A tf_keras callback that saves the model atomically when `monitor` beats `best`."""
+def _best_model_saver(path, monitor, best_so_far=None):
+    """A tf_keras callback that saves the model atomically when `monitor` beats the best so far."""
     import tf_keras
 
     class SaveBest(tf_keras.callbacks.Callback):
+        best = best_so_far
 
         def on_epoch_end(self, epoch, logs=None):
             value = (logs or {}).get(monitor)
@@ -45,9 +46,7 @@ def _best_model_saver(path, monitor, best=None):
                 self.best = value
                 save_atomically(path, self.model.save)
 
-    saver = SaveBest()
-    saver.best = best
-    return saver
+    return SaveBest()
 
 
 def _best_so_far(history_path, monitor):
@@ -87,7 +86,7 @@ def fine_tune(qat_model, train, validation, *, epochs, learning_rate=LEARNING_RA
             tf_keras.callbacks.BackupAndRestore(str(run_dir / QAT_BACKUP_DIR)),
             tf_keras.callbacks.CSVLogger(str(history), append=True),
             _best_model_saver(run_dir / QAT_MODEL_FILE, "val_accuracy",
-                              best=_best_so_far(history, "val_accuracy") if resuming else None),
+                              best_so_far=_best_so_far(history, "val_accuracy") if resuming else None),
         ]
     return qat_model.fit(
         train, validation_data=validation, epochs=epochs, callbacks=callbacks, verbose=verbose
@@ -107,7 +106,6 @@ def quantization_aware(run_dir, *, epochs, batch_size=32, learning_rate=LEARNING
     The model outputs logits (no softmax: see qat_model.build_tf_keras).
     """
     import keras
-    import tensorflow as tf
 
     from keras_mobilenets.training import data
     from keras_mobilenets.training.qat_model import check_supported, qat_model_from
@@ -125,14 +123,11 @@ def quantization_aware(run_dir, *, epochs, batch_size=32, learning_rate=LEARNING
         test_fraction=config["test_fraction"],
     )
     # The float run's augmentation: e.g. no flips for digits.
+    classes = len(splits.class_names)  # one-hot labels: the float run's label smoothing
     train = data.pipeline(splits.train, batch_size, training=True, flip=config.get("flip", True),
-                          min_crop_area=config.get("min_crop_area", 0.25))
-    validation = data.pipeline(splits.validation, batch_size, training=False)
-
-    def one_hot(images, labels):  # label smoothing needs one-hot labels
-        return images, tf.one_hot(labels, len(splits.class_names))
-
-    fine_tune(qat_model, train.map(one_hot), validation.map(one_hot), epochs=epochs,
+                          min_crop_area=config.get("min_crop_area", 0.25), one_hot_classes=classes)
+    validation = data.pipeline(splits.validation, batch_size, training=False, one_hot_classes=classes)
+    fine_tune(qat_model, train, validation, epochs=epochs,
               learning_rate=learning_rate, label_smoothing=config["label_smoothing"],
               run_dir=run_dir, verbose=verbose)
     return load_qat_model(run_dir)

@@ -1,5 +1,6 @@
 """`keras-mobilenets qat`: quantization-aware fine-tuning of a trained run, into the same run."""
 from keras_mobilenets.training.qat import LEARNING_RATE
+from keras_mobilenets.training.qat_model import BATCH_NORM_MODES
 
 
 def add_commands(subparsers):
@@ -11,7 +12,7 @@ def add_commands(subparsers):
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE,
                         help=f"Adam learning rate (default {LEARNING_RATE:g}: QAT only adjusts a trained model)")
-    parser.add_argument("--batch-norm", choices=("frozen", "train"), default="frozen",
+    parser.add_argument("--batch-norm", choices=BATCH_NORM_MODES, default="frozen",
                         help="BatchNorm while fine-tuning: frozen = the float model's statistics, "
                              "as the int8 graph folds them (default); train = batch statistics")
     parser.set_defaults(run=run_qat)
