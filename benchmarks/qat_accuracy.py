@@ -1,6 +1,6 @@
-"""QAT vs post-training int8 on the bundled digits data set (issue 5's accuracy table).
+"""QAT vs post-training int8 on the bundled digits data set (issues 5 and 11's accuracy table).
 
-For v3_small and v4_conv_small, once per seed (each seed its own train / test
+For v3_small, v3_large, v4_conv_small and v4_hybrid_medium, once per seed (each seed its own train / test
 split and initialization): train in float, convert with post-training int8
 (PTQ), fine-tune with quantization-aware training, convert the QAT model.
 Reports test top-1 of each and the int8 files' agreement with the Keras model
@@ -83,7 +83,7 @@ def main():
     parser.add_argument("--qat-epochs", type=int, default=3, help="QAT fine-tuning epochs")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--test-fraction", type=float, default=0.25)
-    parser.add_argument("--models", nargs="+", default=["v3_small", "v4_conv_small"])
+    parser.add_argument("--models", nargs="+", default=["v3_small", "v3_large", "v4_conv_small", "v4_hybrid_medium"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root:
         results = {model: [run_once(model, seed, root, args) for seed in args.seeds] for model in args.models}

@@ -1,12 +1,19 @@
-"""TFLite latency and size of every variant, float32 and int8, beside keras.applications.
+"""TFLite latency and size of every variant: float32, post-training int8 and QAT int8, 1 and 2 threads.
 
-    python benchmarks/tflite_latency.py [--variants v1 v3_small] [--runs 50] [--json out.json]
+    python benchmarks/tflite_latency.py [--variants v1 v3_small] [--runs 50] [--rounds 3] [--json out.json]
 
-All models: random weights, 224x224, 1000 classes, batch 1, converted by
-keras_mobilenets.tflite.convert (int8: post-training, 32 random calibration
-images), run with LiteRT's XNNPACK delegate on 1 thread, side by side in one
-process, interleaved (see measure). Targets (issue 6): ours float32 <= keras.applications; int8 <= 0.6 x
-float32 in one partition; int8 file <= 0.3 x float32 file.
+Each row names the files a user gets from keras_mobilenets.tflite.convert:
+`float32`, `int8` (post-training, 32 random calibration images) and `qat-int8`
+(the QAT tf_keras model that keras_mobilenets.training builds for fine-tuning,
+its activation ranges learned on the calibration images, converted as the
+pipeline ships it). Random weights, 1000 classes, batch 1,
+LiteRT's XNNPACK delegate; all files of a variant are timed side by side in
+one process, interleaved round by round (see measure).
+
+Targets (issue 11): QAT int8 <= 1.05 x post-training int8 at 1 and 2 threads;
+every int8 file one XNNPACK partition with nothing outside, float only where
+XNNPACK has no int8 kernel (HARD_SWISH, SOFTMAX, GELU, and the DEQUANTIZE
+before each).
 """
 import argparse
 import json
@@ -16,103 +23,127 @@ import tempfile
 
 import numpy as np
 
-KERAS_APPLICATIONS = {"v1": "MobileNet", "v2": "MobileNetV2",
-                      "v3_small": "MobileNetV3Small", "v3_large": "MobileNetV3Large"}
+MODES = ("float32", "int8", "qat-int8")
+THREADS = (1, 2)
+ALLOWED_FLOAT_OPS = {"HARD_SWISH", "SOFTMAX", "GELU", "DEQUANTIZE"}
 
 
-def convert_both(model, name, folder, size):
-    """float32 and int8 .tflite files of `model`."""
+def convert_all(variant, folder, size):
+    """The three .tflite files of one random-weight network."""
+    import keras_mobilenets as kmn
     from keras_mobilenets.tflite.convert import convert
+    from keras_mobilenets.training.qat_model import qat_model_from
 
+    kwargs = {"input_shape": (size, size, 3), "classes": 1000}
+    model = kmn.build(variant, **kwargs)
     calibration = np.random.default_rng(0).uniform(0, 255, (32, size, size, 3)).astype("float32")
-    return {mode: convert(model, os.path.join(folder, f"{name}_{mode}.tflite"), quantization=mode,
-                          representative_data=calibration if mode == "int8" else None)
-            for mode in ("float32", "int8")}
+    files = {mode: convert(model, os.path.join(folder, f"{variant}_{mode}.tflite"), quantization=mode,
+                           representative_data=calibration if mode == "int8" else None)
+             for mode in ("float32", "int8")}
+    qat_model = qat_model_from(model, variant, **kwargs)
+    for batch in np.split(calibration, 4):  # learn activation ranges, as fine-tuning does (BN stays frozen)
+        qat_model(batch, training=True)
+    files["qat-int8"] = convert(qat_model, os.path.join(folder, f"{variant}_qat-int8.tflite"),
+                                quantization="qat-int8")
+    return files
 
 
 def measure(files, runs, rounds):
-    """Benchmark every file in turn, `rounds` times, and keep each file's fastest round.
+    """Benchmark every (file, threads) in turn, `rounds` times, and keep each one's fastest round.
 
-    Interleaving the models and keeping the best round cancels most of the noise
+    Interleaving the files and keeping the best round cancels most of the noise
     of a shared machine: other work slows some rounds, never speeds one up.
     """
     from keras_mobilenets.tflite.benchmark import benchmark
 
     best = {}
     for _ in range(rounds):
-        for key, path in files.items():
-            result = benchmark(path, threads=1, runs=runs, warmup=10)
-            if key not in best or result["median_ms"] < best[key]["median_ms"]:
-                best[key] = result
+        for mode, path in files.items():
+            for threads in THREADS:
+                result = benchmark(path, threads=threads, runs=runs, warmup=10)
+                key = (mode, threads)
+                if key not in best or result["median_ms"] < best[key]["median_ms"]:
+                    best[key] = result
     return best
 
 
-def row(name, results):
-    f32, int8 = results[(name, "float32")], results[(name, "int8")]
-    print(json.dumps({name: {"float32_ms": f32["median_ms"], "int8_ms": int8["median_ms"],
-                             "int8_partitions": int8["partitions"]}}), file=sys.stderr, flush=True)
-    return {"model": name, "float32": f32, "int8": int8,
-            "int8_over_float32": int8["median_ms"] / f32["median_ms"],
-            "size_ratio": int8["size_bytes"] / f32["size_bytes"]}
+def float_ops(path):
+    """Op types of `path` that compute in float (the int8 files' float islands)."""
+    from keras_mobilenets.tflite.benchmark import load_interpreter
+
+    ops = load_interpreter(path)._get_ops_details()
+    return sorted({op["op_name"] for op in ops if op["op_name"] != "DELEGATE"
+                   and any(np.dtype(t).kind == "f" for t in op["result_types"])})
+
+
+def row(variant, files, results):
+    ms = {key: result["median_ms"] for key, result in results.items()}
+    figures = {
+        "model": variant,
+        "ms": {f"{mode}@{threads}": ms[(mode, threads)] for mode in MODES for threads in THREADS},
+        "qat_over_ptq": {threads: ms[("qat-int8", threads)] / ms[("int8", threads)] for threads in THREADS},
+        "int8_over_float32": ms[("qat-int8", 1)] / ms[("float32", 1)],
+        "partitions": {mode: results[(mode, 1)]["partitions"] for mode in MODES},
+        "outside": {mode: results[(mode, 1)]["ops_outside_delegate"] for mode in MODES},
+        "float_ops": {mode: float_ops(files[mode]) for mode in ("int8", "qat-int8")},
+        "mb": {mode: results[(mode, 1)]["size_bytes"] / 1e6 for mode in MODES},
+    }
+    print(json.dumps(figures), file=sys.stderr, flush=True)
+    return figures
+
+
+def checks(figures):
+    found = []
+    for threads in THREADS:
+        ratio = figures["qat_over_ptq"][threads]
+        found.append(f"QAT/PTQ {threads}t {'ok' if ratio <= 1.05 else 'FAIL'}")
+    whole = all(figures["partitions"][mode] == 1 and not figures["outside"][mode] for mode in ("int8", "qat-int8"))
+    found.append("1 partition ok" if whole else "partition FAIL")
+    floats = set(figures["float_ops"]["qat-int8"]) | set(figures["float_ops"]["int8"])
+    found.append("float ops ok" if floats <= ALLOWED_FLOAT_OPS else f"float ops FAIL {sorted(floats)}")
+    return ", ".join(found)
 
 
 def table(rows):
-    lines = ["| model | float32 ms | int8 ms | int8/f32 | partitions f32/int8 | float32 MB | int8 MB | "
-             "size int8/f32 | ours/keras.applications f32 | ops outside XNNPACK (int8) | checks |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for row in rows:
-        f32, int8 = row["float32"], row["int8"]
-        checks = []
-        if not row["model"].startswith("keras.applications"):
-            checks.append("0.6 ok" if row["int8_over_float32"] <= 0.6 else "0.6 FAIL")
-            checks.append("1 partition ok" if int8["partitions"] == 1 and not int8["ops_outside_delegate"]
-                          else "partition FAIL")
-            checks.append("size ok" if row["size_ratio"] <= 0.3 else "size FAIL")
-            if "vs_keras_applications" in row:
-                checks.append("f32 ok" if row["vs_keras_applications"] <= 1.0 else "f32 FAIL")
-        outside = ", ".join(f"{op} x{n}" for op, n in sorted(int8["ops_outside_delegate"].items())) or "-"
-        versus = f"{row['vs_keras_applications']:.2f}" if "vs_keras_applications" in row else ""
+    lines = ["| model | f32 ms 1t | PTQ int8 ms 1t | QAT int8 ms 1t | QAT/PTQ 1t | f32 ms 2t | PTQ int8 ms 2t "
+             "| QAT int8 ms 2t | QAT/PTQ 2t | QAT int8/f32 1t | partitions f32/PTQ/QAT | MB f32/PTQ/QAT "
+             "| float ops in QAT file | checks |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for figures in rows:
+        ms = figures["ms"]
         lines.append(
-            f"| {row['model']} | {f32['median_ms']:.2f} | {int8['median_ms']:.2f} | "
-            f"{row['int8_over_float32']:.2f} | {f32['partitions']}/{int8['partitions']} | "
-            f"{f32['size_bytes'] / 1e6:.2f} | {int8['size_bytes'] / 1e6:.2f} | {row['size_ratio']:.2f} | "
-            f"{versus} | {outside} | {', '.join(checks)} |")
+            f"| {figures['model']} | {ms['float32@1']:.2f} | {ms['int8@1']:.2f} | {ms['qat-int8@1']:.2f} "
+            f"| {figures['qat_over_ptq'][1]:.2f} | {ms['float32@2']:.2f} | {ms['int8@2']:.2f} "
+            f"| {ms['qat-int8@2']:.2f} | {figures['qat_over_ptq'][2]:.2f} | {figures['int8_over_float32']:.2f} "
+            f"| {'/'.join(str(figures['partitions'][m]) for m in MODES)} "
+            f"| {'/'.join(format(figures['mb'][m], '.1f') for m in MODES)} "
+            f"| {', '.join(figures['float_ops']['qat-int8']) or '-'} | {checks(figures)} |")
     return "\n".join(lines)
 
 
 def main(argv=None):
+    import keras
+
     import keras_mobilenets as kmn
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", default=list(kmn.VARIANTS), choices=kmn.VARIANTS)
-    parser.add_argument("--runs", type=int, default=50, help="timed runs per round")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the fastest counts")
-    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--runs", type=int, default=50, help="timed runs per round (default: 50)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the fastest counts (default: 3)")
+    parser.add_argument("--size", type=int, default=224, help="input size (default: 224)")
     parser.add_argument("--json", help="also write all figures to this JSON file")
     args = parser.parse_args(argv)
 
-    import keras
-
-    shape = (args.size, args.size, 3)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for variant in args.variants:
-            names = {variant: kmn.build(variant, input_shape=shape, classes=1000)}
-            if variant in KERAS_APPLICATIONS:
-                builder = getattr(keras.applications, KERAS_APPLICATIONS[variant])
-                names[f"keras.applications {KERAS_APPLICATIONS[variant]}"] = builder(
-                    input_shape=shape, weights=None, classes=1000)
-            files = {(name, mode): path for name, model in names.items()
-                     for mode, path in convert_both(model, name.replace(" ", "_"), folder, args.size).items()}
-            results = measure(files, args.runs, args.rounds)
-            group = [row(name, results) for name in names]
-            if len(group) == 2:
-                group[0]["vs_keras_applications"] = (group[0]["float32"]["median_ms"]
-                                                     / group[1]["float32"]["median_ms"])
-            rows.extend(group)
+            files = convert_all(variant, folder, args.size)
+            rows.append(row(variant, files, measure(files, args.runs, args.rounds)))
             for path in files.values():
                 os.remove(path)
             keras.backend.clear_session()
+    print(f"{args.size}x{args.size}, batch 1, LiteRT XNNPACK, median of {args.runs} runs, "
+          f"fastest of {args.rounds} interleaved rounds")
     print(table(rows))
     if args.json:
         with open(args.json, "w") as f:

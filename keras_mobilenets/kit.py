@@ -18,7 +18,7 @@ class KerasKit:
 
     keras: Any  # the keras or the tf_keras module
     activation: Callable[[str, str], Any]  # (activation name, layer name) -> layer
-    layer_scale: Callable[..., Any]  # the LayerScale class for this Keras
+    layer_scale: Callable[..., Any]  # (init value, name=) -> a callable that applies layer scale
 
 
 ACTIVATIONS = ("relu", "relu6", "hard_swish", "hard_sigmoid", "gelu")

@@ -7,27 +7,12 @@ code that runs later in the same process is not affected.
 import os
 
 from keras_mobilenets import models
+from keras_mobilenets.training.qat import BATCH_NORM_MODES
 
-# LiteRT 2.3's XNNPACK delegate runs no int8 SOFTMAX, EXP or DIV (and no int8
-# GELU), so an int8 attention block falls out of the delegate: the graph would
-# split into two partitions per Mobile MQA block. We refuse rather than ship that.
-REFUSED = {
-    "v4_hybrid_medium": "its Mobile MQA attention needs a softmax",
-    "v4_hybrid_large": "its Mobile MQA attention needs a softmax (and its GELU has no int8 "
-                       "XNNPACK kernel either)",
-}
-SUPPORTED = tuple(name for name in models.VARIANTS if name not in REFUSED)
-BATCH_NORM_MODES = ("frozen", "train")
+SUPPORTED = models.VARIANTS
 
 
 def check_supported(model_name):
-    if model_name in REFUSED:
-        raise ValueError(
-            f"model: quantization-aware training of {model_name} is not supported: "
-            f"{REFUSED[model_name]}, and LiteRT's XNNPACK delegate has no int8 SOFTMAX "
-            "(nor EXP or DIV to build one), so the int8 model could not run as one "
-            f"XNNPACK partition. Supported: {', '.join(SUPPORTED)}"
-        )
     if model_name not in models.VARIANTS:
         raise ValueError(f"model: unknown variant {model_name!r}; choose one of {', '.join(SUPPORTED)}")
 
@@ -46,25 +31,34 @@ def import_tfmot():
 
 
 def build_tf_keras(model_name, **model_kwargs):
-    """Build a variant in tf_keras from the same builder code, with logits out.
+    """Build a variant in tf_keras from the same builder code (probabilities out, as the float model).
 
-    The classifier's softmax is left out: int8 SOFTMAX would be the one op
-    outside XNNPACK, and it does not change the top-1 class.
+    tfmot leaves the classifier's softmax unquantized, so the int8 file ends in
+    a float SOFTMAX inside the XNNPACK partition and gives probabilities, as
+    its metadata says.
     """
     from keras_mobilenets.kit import use_kit
     from keras_mobilenets.training.tf_keras_kit import tf_keras_kit
 
     check_supported(model_name)
     with use_kit(tf_keras_kit()):
-        return models.build(model_name, **{**model_kwargs, "classifier_activation": None})
+        return models.build(model_name, **{**model_kwargs, "classifier_activation": "softmax"})
 
 
 def copy_weights(source, target):
-    """Copy every weighted layer of `source` into the layer of the same name in `target`."""
+    """Copy every weighted layer of `source` into the layer of the same name in `target`.
+
+    A layer scale (V4 hybrids) has no layer in tf_keras (see tf_keras_kit): its
+    per-channel scale is multiplied into the BatchNorm or bias-free conv before it.
+    """
     by_name = {layer.name: layer for layer in target.layers}
+    scales = {}
     for layer in source.layers:
         weights = layer.get_weights()
         if not weights:
+            continue
+        if type(layer).__name__ == "LayerScale":
+            scales[layer.input._keras_history.operation.name] = weights[0]
             continue
         if layer.name not in by_name:
             raise ValueError(f"layer {layer.name!r} of the float model has no counterpart in tf_keras")
@@ -75,6 +69,20 @@ def copy_weights(source, target):
                 f"the tf_keras layer's {shapes}; was the model built with other arguments?"
             )
         by_name[layer.name].set_weights(weights)
+    for name, scale in scales.items():
+        _fold_scale(by_name[name], scale)
+
+
+def _fold_scale(layer, scale):
+    """layer_scale(layer(x)) as layer(x) with scaled weights: BN's gamma and beta, or a conv's kernel."""
+    kind = type(layer).__name__
+    if kind == "BatchNormalization":
+        gamma, beta, *statistics = layer.get_weights()
+        layer.set_weights([gamma * scale, beta * scale, *statistics])
+    elif kind == "Conv2D":
+        layer.set_weights([weight * scale for weight in layer.get_weights()])  # kernel (..., C) and bias (C,)
+    else:
+        raise ValueError(f"layer {layer.name!r}: a layer scale after a {kind} cannot be folded into it")
 
 
 def quantize(tf_keras_model):

@@ -2,10 +2,16 @@
 
 tfmot quantizes Conv2D, DepthwiseConv2D, Dense, BatchNormalization (folded with
 the conv and a following ReLU), ReLU, Add, GlobalAveragePooling2D and Reshape.
-Our graphs add: Multiply (squeeze-excite, hard-swish), Rescaling (the
-preprocessing and hard-sigmoid's / 6), ShiftedReLU6 (relu6(x + 3)) and
-StaticReshape. Each compute layer gets a quantized output, so that every op of
-the converted graph has int8 scales and no float op is left between them.
+Our graphs add: Multiply (squeeze-excite), Rescaling (the preprocessing,
+hard-sigmoid's / 6, the attention's query scale), ShiftedReLU6 (relu6(x + 3)),
+HardSwish, StaticReshape, and for the V4 hybrids Dot and Softmax (attention),
+Gelu and the attention's standalone BatchNormalization. Each compute layer gets
+a quantized output, so that every op of the converted graph has int8 scales.
+HardSwish, Softmax and Gelu are fake-quantized at their input and output too;
+the TFLite stage runs those three ops in float between a DEQUANTIZE and a
+QUANTIZE (tflite/float_ops.py), as post-training int8 does, since XNNPACK has
+int8 kernels for none of them. The classifier's softmax (Activation) keeps
+tfmot's config: no quantizer, so the file's output is float probabilities.
 """
 import functools
 
@@ -61,8 +67,19 @@ def quantize_config_for(layer):
     kind = type(layer).__name__
     if kind == "ShiftedReLU6":
         return classes["OutputQuantizeConfig"](fixed_range=(0.0, 6.0))
-    if kind in ("Multiply", "Rescaling"):
+    if kind == "Softmax":  # attention weights: always in [0, 1]
+        return classes["OutputQuantizeConfig"](fixed_range=(0.0, 1.0))
+    if kind in ("Multiply", "Rescaling", "HardSwish", "Gelu", "Dot"):
+        return classes["OutputQuantizeConfig"]()
+    if kind == "BatchNormalization" and not _follows_conv(layer):  # Mobile MQA's norm
         return classes["OutputQuantizeConfig"]()
     if kind == "StaticReshape":
         return classes["PassThroughQuantizeConfig"]()
     return None
+
+
+def _follows_conv(layer):
+    """Whether `layer` takes a conv's output (tfmot then folds it into the conv)."""
+    inbound = layer.inbound_nodes[0].inbound_layers if layer.inbound_nodes else []
+    inbound = inbound if isinstance(inbound, list) else [inbound]
+    return any(type(source).__name__ in ("Conv2D", "DepthwiseConv2D") for source in inbound)

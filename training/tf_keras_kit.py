@@ -2,17 +2,26 @@
 
 tensorflow-model-optimization only quantizes tf_keras models, so the QAT stage
 builds the same tables with the same builder code inside `use_kit(tf_keras_kit())`.
-Two forms differ from the Keras 3 models, both so that the int8 TFLite graph
-stays whole in one XNNPACK partition (LiteRT 2.3's XNNPACK has no int8
-HARD_SWISH, and a batch size read at run time leaves SHAPE/PACK ops outside it):
+A few forms differ from the Keras 3 models, so that the QAT int8 TFLite graph is
+the same fast graph as post-training int8, whole in one XNNPACK partition:
 
-- hard-sigmoid and hard-swish are written as ADD+RELU6, MUL and MUL, each with
-  its own quantized output, instead of one HARD_SWISH op;
-- Reshape reshapes to a constant (-1, ...) shape;
-- the preprocessing Rescaling (scale and offset) is a frozen 1x1 depthwise conv
-  (once tfmot wraps it, QuantizeWrapperV2 lists its quantized kernel as
-  trainable again, so QAT may adjust those three scales; the int8 file uses
-  whatever values they end with).
+- hard-swish is one layer (HardSwish) that the converter fuses into one
+  HARD_SWISH op, fake-quantized at its input and output only; the TFLite stage
+  then runs it in float between a DEQUANTIZE and a QUANTIZE, as post-training
+  int8 does (LiteRT 2.3's XNNPACK has no int8 HARD_SWISH). Measured at 224 px,
+  1 thread: v3_small QAT 1.69 ms with hard-swish spelled as int8 ADD+RELU6, MUL,
+  MUL (a requantization at each step) against 1.11 ms for post-training int8;
+- hard-sigmoid (squeeze-excite's gate, on a 1x1 tensor) stays ADD+RELU6 and MUL
+  in int8, the same ops post-training int8 gives it;
+- the V4 hybrids' layer scale is no layer: qat_model.copy_weights folds it into
+  the conv or BatchNorm before it (exact). As a layer it is an int8 MUL by a
+  per-channel constant after a fake-quantized output, which the converter
+  cannot fold and XNNPACK rejects (30 ops outside the delegate on
+  v4_hybrid_medium); post-training int8 folds it into the conv the same way;
+- Reshape reshapes to a constant (-1, ...) shape (a batch size read at run
+  time leaves SHAPE/PACK ops outside XNNPACK);
+- the preprocessing Rescaling (scale and offset) is two layers, a MUL and an
+  ADD, each with its own quantized output (see _rescaling).
 
 The functions are the same; layer names and weights are too, so weights copy
 over by layer name.
@@ -33,6 +42,12 @@ def custom_layers():
         def call(self, inputs):
             return tf.nn.relu6(inputs + 3.0)
 
+    class HardSwish(tf_keras.layers.Layer):
+        """x * relu6(x + 3) / 6 in one layer: the converter fuses it into one HARD_SWISH op."""
+
+        def call(self, inputs):
+            return inputs * tf.nn.relu6(inputs + 3.0) * (1.0 / 6.0)
+
     class StaticReshape(tf_keras.layers.Reshape):
         """Reshape to a constant shape, so TFLite needs no SHAPE/STRIDED_SLICE/PACK ops."""
 
@@ -45,27 +60,7 @@ def custom_layers():
         def call(self, inputs):
             return tf.nn.gelu(inputs, approximate=False)
 
-    class LayerScale(tf_keras.layers.Layer):
-        """Per-channel learned scale; the same weight (`gamma`, shape (C,)) as the Keras 3 layer."""
-
-        def __init__(self, init_value=1e-5, **kwargs):
-            super().__init__(**kwargs)
-            self.init_value = init_value
-
-        def build(self, input_shape):
-            self.gamma = self.add_weight(
-                name="gamma",
-                shape=(input_shape[-1],),
-                initializer=tf_keras.initializers.Constant(self.init_value),
-            )
-
-        def call(self, inputs):
-            return inputs * tf.cast(self.gamma, inputs.dtype)
-
-        def get_config(self):
-            return {**super().get_config(), "init_value": self.init_value}
-
-    classes = (ShiftedReLU6, StaticReshape, Gelu, LayerScale)
+    classes = (ShiftedReLU6, HardSwish, StaticReshape, Gelu)
     return {cls.__name__: cls for cls in classes}
 
 
@@ -74,14 +69,6 @@ def _hard_sigmoid(x, name):
 
     gate = custom_layers()["ShiftedReLU6"](name=f"{name}_relu6")(x)
     return tf_keras.layers.Rescaling(1 / 6, name=name)(gate)
-
-
-def _hard_swish(x, name):
-    import tf_keras
-
-    gate = custom_layers()["ShiftedReLU6"](name=f"{name}_relu6")(x)
-    sixth = tf_keras.layers.Rescaling(1 / 6, name=f"{name}_sixth")(x)
-    return tf_keras.layers.Multiply(name=name)([sixth, gate])
 
 
 def _activation(activation, name):
@@ -95,7 +82,7 @@ def _activation(activation, name):
     if activation == "hard_sigmoid":
         return functools.partial(_hard_sigmoid, name=name)
     if activation == "hard_swish":
-        return functools.partial(_hard_swish, name=name)
+        return custom_layers()["HardSwish"](name=name)
     if activation == "gelu":
         return custom_layers()["Gelu"](name=name)
     raise ValueError(
@@ -105,23 +92,29 @@ def _activation(activation, name):
 
 
 def _rescaling(scale, offset=0.0, name=None):
-    """Rescaling; with an offset, as a frozen 1x1 depthwise conv.
+    """Rescaling; with an offset, as two layers (x * scale, then + offset), each quantized.
 
-    x * scale + offset is two TFLite ops (MUL, ADD) whose middle tensor would
-    have no int8 scale; a 1x1 depthwise conv with the scale as kernel and the
-    offset as bias is one int8 op that tfmot already knows how to quantize.
+    x * scale + offset is two TFLite ops (MUL, ADD); as one layer their middle
+    tensor would have no int8 scale. Two layers give the same MUL and ADD that
+    post-training int8 has. Per-channel constants (V4's mean/std) are tiled to
+    (W, C), as tflite/convert.py does for the float models: broadcast over C = 3
+    alone, XNNPACK's int8 MUL/ADD cost 1.4 ms at 224 px, tiled about 0.05 ms.
+    (A 1x1 depthwise conv, the earlier form, ran 0.2 ms slower than PTQ's MUL+ADD
+    on v3_small at 224 px.)
     """
+    import numpy as np
     import tf_keras
 
-    if not offset:
+    if np.ndim(offset) == 0 and not offset:
         return tf_keras.layers.Rescaling(scale, name=name)
-    return tf_keras.layers.DepthwiseConv2D(
-        1,
-        depthwise_initializer=tf_keras.initializers.Constant(scale),
-        bias_initializer=tf_keras.initializers.Constant(offset),
-        trainable=False,
-        name=name,
-    )
+
+    def apply(x):
+        tiled = (lambda value: value) if np.ndim(scale) == 0 else (
+            lambda value: np.broadcast_to(np.asarray(value, np.float32), x.shape[2:]).tolist())
+        x = tf_keras.layers.Rescaling(tiled(scale), name=f"{name}_scale")(x)
+        return tf_keras.layers.Rescaling(1.0, offset=tiled(offset), name=name)(x)
+
+    return apply
 
 
 class _Layers:
@@ -144,4 +137,9 @@ def tf_keras_kit():
     from keras_mobilenets.kit import KerasKit
 
     keras = types.SimpleNamespace(layers=_Layers(), Model=tf_keras.Model, utils=tf_keras.utils)
-    return KerasKit(keras=keras, activation=_activation, layer_scale=custom_layers()["LayerScale"])
+    return KerasKit(keras=keras, activation=_activation, layer_scale=_folded_layer_scale)
+
+
+def _folded_layer_scale(init_value, name):
+    """Layer scale as no layer: copy_weights folds it into the layer before it (see the module doc)."""
+    return lambda x: x
