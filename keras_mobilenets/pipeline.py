@@ -1,11 +1,15 @@
 """`keras-mobilenets pipeline`: data set -> trained model -> QAT -> TFLite -> report, in one go.
 
 Each model gets its own run directory; every stage records its figures in
-`pipeline.json` there as soon as it is done, so a re-run of the same command
-skips finished stages and resumes the one that was interrupted (training
-resumes from its last completed epoch).
+the run's pipeline.json as soon as it is done, with the settings the run was
+made with, so a re-run of the same command skips finished stages and resumes
+the one that was interrupted (training resumes from its last completed
+epoch). A re-run with other settings is refused with the list of changes;
+with `redo=True` (--redo) the first stage a change touches and every stage
+after it are done again.
 """
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -14,12 +18,25 @@ from keras_mobilenets.files import write_atomically
 # Small defaults for the bundled 8x8 digits: the whole pipeline fits in minutes on 2 cores.
 DIGITS_DEFAULTS = {"image_size": 64, "epochs": 8, "qat_epochs": 2, "batch_size": 64}
 DEFAULTS = {"image_size": 224, "epochs": 10, "qat_epochs": 3, "batch_size": 64}
-STATE = "pipeline.json"
+# Training options a user may set, as fit() names them (None: fit's default).
+TRAINING_OPTIONS = {"weights": None, "freeze_epochs": 0, "alpha": None, "flip": None, "learning_rate": None,
+                    "data_dir": None, "download": False}
+# The settings each stage depends on; a change redoes that stage and every later one.
+STAGE_SETTINGS = {
+    "train": ("dataset", "image_size", "epochs", "batch_size", "weights", "freeze_epochs", "alpha", "flip",
+              "learning_rate", "data_dir"),
+    "qat": ("qat_epochs",),
+    "benchmark": ("benchmark_runs",),
+}
+FILES = (("float32", "float32"), ("int8", "int8 (post-training)"), ("qat-int8", "int8 (QAT)"))
+STAGES = ("train", "evaluate", "convert_float32", "convert_int8", "qat", "convert_qat-int8",
+          "tflite_float32", "tflite_int8", "tflite_qat-int8")
+FIRST_STAGE = {"train": "train", "qat": "qat", "benchmark": "tflite_float32"}
 
 
 def add_commands(subparsers):
     parser = subparsers.add_parser(
-        "pipeline", help="train -> QAT -> TFLite float32 and int8 -> evaluate -> benchmark -> report"
+        "pipeline", help="train -> QAT -> TFLite float32, int8 and QAT int8 -> evaluate -> benchmark -> report"
     )
     parser.add_argument("--model", default="v3_small",
                         help="variant, or several separated by commas (default: v3_small)")
@@ -30,7 +47,18 @@ def add_commands(subparsers):
     parser.add_argument("--epochs", type=int, help="float training epochs (default: 8 for digits, else 10)")
     parser.add_argument("--qat-epochs", type=int, help="QAT fine-tuning epochs (default: 2 for digits, else 3)")
     parser.add_argument("--batch-size", type=int, help="batch size (default: 64)")
+    parser.add_argument("--weights", help="start the backbone from 'imagenet' or a weights file (default: none)")
+    parser.add_argument("--freeze-epochs", type=int, default=0,
+                        help="epochs with the backbone frozen, for transfer learning (default: 0)")
+    parser.add_argument("--alpha", type=float, help="width multiplier, V1-V3 (default: 1.0)")
+    parser.add_argument("--learning-rate", type=float, help="peak learning rate (default: the recipe's)")
+    parser.add_argument("--no-flip", action="store_true",
+                        help="no horizontal flips (default: flips, except for digits)")
+    parser.add_argument("--data-dir", help="TFDS data directory (default: TFDS's)")
+    parser.add_argument("--download", action="store_true", help="let TFDS download the data set (default: no)")
     parser.add_argument("--benchmark-runs", type=int, default=50, help="timed runs per .tflite (default: 50)")
+    parser.add_argument("--redo", action="store_true",
+                        help="on a run made with other settings, redo the stages they change (default: refuse)")
     parser.set_defaults(run=run_command)
 
 
@@ -39,123 +67,161 @@ def run_command(args):
     report = run_pipeline(
         models, dataset=args.dataset, run_dir=args.run_dir, image_size=args.image_size,
         epochs=args.epochs, qat_epochs=args.qat_epochs, batch_size=args.batch_size,
-        benchmark_runs=args.benchmark_runs,
+        benchmark_runs=args.benchmark_runs, redo=args.redo, weights=args.weights,
+        freeze_epochs=args.freeze_epochs, alpha=args.alpha, learning_rate=args.learning_rate,
+        flip=False if args.no_flip else None, data_dir=args.data_dir, download=args.download,
     )
     print(f"report: {report}")
     return 0
 
 
-def _settings(dataset, **given):
+def settings_for(dataset, *, benchmark_runs=50, **given):
+    """Every setting of a pipeline run, defaults filled in (what the run records and the report states)."""
     defaults = DIGITS_DEFAULTS if dataset == "digits" else DEFAULTS
-    return {key: given.get(key) or value for key, value in defaults.items()}
+    settings = {"dataset": str(dataset), "benchmark_runs": benchmark_runs}
+    settings.update({key: given.get(key) or value for key, value in defaults.items()})
+    settings.update({key: given.get(key, value) for key, value in TRAINING_OPTIONS.items()})
+    if settings["flip"] is None:
+        settings["flip"] = dataset != "digits"  # digits are not mirror-symmetric
+    return settings
 
 
-def _stage(state, state_path, name, title, work):
-    """Run `work()` unless an earlier run recorded its result; record it atomically."""
-    if name in state:
-        print(f"  [done before] {title}", flush=True)
-        return state[name]
-    print(f"  [{len(state) + 1}] {title}", flush=True)
-    started = time.perf_counter()
-    state[name] = work()
-    state.setdefault("seconds", {})[name] = round(time.perf_counter() - started, 1)
-    write_atomically(state_path, json.dumps(state, indent=1))
-    return state[name]
+def _changes(old, new):
+    return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in new if old.get(key) != new.get(key)]
 
 
-def run_model(model, run_dir, *, dataset, image_size, epochs, qat_epochs, batch_size, benchmark_runs):
+def _check_settings(state, settings, run_dir, redo):
+    """Refuse other settings than the run's, or (redo) forget the stages they change; returns the state."""
+    recorded = state.get("settings")
+    if recorded is None or recorded == settings:
+        return state
+    changes = _changes(recorded, settings)
+    if not redo:
+        raise ValueError(f"run {run_dir} was made with other settings ({'; '.join(changes)}); run the same "
+                         "command to resume it, pass --redo to redo the stages these change, or pick another --run")
+    first = next(stage for stage, keys in STAGE_SETTINGS.items()
+                 if any(recorded.get(key) != settings.get(key) for key in keys))
+    print(f"  settings changed ({'; '.join(changes)}): redoing from the {first} stage on", flush=True)
+    if first == "train":
+        _forget_training(Path(run_dir))
+    kept = STAGES[:STAGES.index(FIRST_STAGE[first])]
+    return {key: value for key, value in state.items() if key in kept or key == "seconds"}
+
+
+def _forget_training(run_dir):
+    """Removes a run's training files so that it trains afresh with the new settings (--redo)."""
+    from keras_mobilenets.training import runs
+
+    for name in (runs.CONFIG, runs.STATE, runs.MODEL, runs.HISTORY, runs.QAT_MODEL, runs.QAT_HISTORY,
+                 runs.CONVERSIONS, runs.PIPELINE):
+        (run_dir / name).unlink(missing_ok=True)
+    for name in (runs.CHECKPOINTS, runs.LOGS, runs.QAT_BACKUP):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+
+
+class _Stages:
+    """Runs each stage once, numbering them, and records its result in pipeline.json atomically."""
+
+    def __init__(self, state, path, total):
+        self.state, self.path, self.total, self.number = state, path, total, 0
+
+    def __call__(self, name, title, work):
+        self.number += 1
+        step = f"[{self.number}/{self.total}]"
+        if name in self.state:
+            print(f"  {step} done before: {title}", flush=True)
+            return self.state[name]
+        print(f"  {step} {title}", flush=True)
+        started = time.perf_counter()
+        self.state[name] = work()
+        self.state.setdefault("seconds", {})[name] = round(time.perf_counter() - started, 1)
+        write_atomically(self.path, json.dumps(self.state, indent=1))
+        return self.state[name]
+
+
+def run_model(model, run_dir, settings, *, redo=False):
     """All stages for one model in `run_dir`; returns its ModelResult for the report."""
-    from keras_mobilenets import cli
     from keras_mobilenets.report import ModelResult, TfliteResult
     from keras_mobilenets.tflite.benchmark import benchmark
-    from keras_mobilenets.tflite.evaluate import evaluate as evaluate_tflite
-    from keras_mobilenets.training import data, runs
+    from keras_mobilenets.tflite.runs import convert_run, evaluate_run
+    from keras_mobilenets.training import qat, runs
     from keras_mobilenets.training.evaluate import evaluate as evaluate_keras
     from keras_mobilenets.training.fit import fit
-    from keras_mobilenets.training.qat import load_qat_model, quantization_aware
 
-    run_dir = Path(run_dir)
-    state_path = run_dir / STATE
+    run = runs.Run(run_dir)
+    state_path = run.path(runs.PIPELINE)
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    print(f"{model}: {run_dir}", flush=True)
+    state = _check_settings(state, settings, run_dir, redo)
+    resuming = bool(state) or run.path(runs.STATE).is_file()
+    print(f"{model}: {run_dir}{' (resuming)' if resuming else ''}", flush=True)
+    state["settings"] = settings
+    stage = _Stages(state, state_path, total=len(STAGES))
 
     def train():
-        fit(model, run_dir=run_dir, dataset=dataset, epochs=epochs, batch_size=batch_size,
-            image_size=image_size, flip=dataset != "digits")
-        return {"epochs": epochs}
+        fit(model, run_dir=run_dir, dataset=settings["dataset"], epochs=settings["epochs"],
+            batch_size=settings["batch_size"], image_size=settings["image_size"], weights=settings["weights"],
+            freeze_epochs=settings["freeze_epochs"], learning_rate=settings["learning_rate"],
+            flip=settings["flip"], data_dir=settings["data_dir"], download=settings["download"],
+            model_kwargs={"alpha": settings["alpha"]} if settings["alpha"] is not None else None)
+        return {"epochs": settings["epochs"]}
 
-    def convert(quantization):
-        cli.main(["convert", "--run", str(run_dir), "--quantization", quantization])
-        return str(run_dir / f"model_{quantization}.tflite")
+    def qat_fine_tune():
+        qat.quantization_aware(run_dir, epochs=settings["qat_epochs"], batch_size=settings["batch_size"])
+        return {"epochs": settings["qat_epochs"]}
 
-    def qat():
-        quantization_aware(run_dir, epochs=qat_epochs, batch_size=batch_size)
-        return {"epochs": qat_epochs}
+    def score(quantization):
+        path = run.tflite_path(quantization)
+        return {**evaluate_run(run, path, progress=False), **benchmark(path, runs=settings["benchmark_runs"]),
+                "median_ms_2_threads": benchmark(path, threads=2, runs=settings["benchmark_runs"])["median_ms"]}
 
-    def score(tflite_path, reference):
-        config = runs.read_config(run_dir)
-        splits = data.load(config["dataset"], image_size=config["image_size"], seed=config["seed"],
-                           validation_fraction=config["validation_fraction"],
-                           test_fraction=config["test_fraction"])
-        figures = evaluate_tflite(tflite_path, splits.test, keras_model=reference())
-        return {**figures, **benchmark(tflite_path, runs=benchmark_runs)}
+    stage("train", f"train {model} for {settings['epochs']} epochs", train)
+    keras_figures = stage("evaluate", "evaluate the Keras model on the test split", lambda: evaluate_keras(run_dir))
+    for quantization, title in FILES[:2]:
+        stage(f"convert_{quantization}", f"convert to TFLite {title}",
+              lambda q=quantization: str(convert_run(run, q)))
+    stage("qat", f"quantization-aware fine-tuning for {settings['qat_epochs']} epochs", qat_fine_tune)
+    stage("convert_qat-int8", "convert the QAT model to TFLite int8", lambda: str(convert_run(run, "qat-int8")))
+    figures = {quantization: stage(f"tflite_{quantization}", f"evaluate and benchmark the {title} .tflite",
+                                   lambda q=quantization: score(q))
+               for quantization, title in FILES}
 
-    _stage(state, state_path, "train", f"train {model} for {epochs} epochs", train)
-    keras_figures = _stage(state, state_path, "evaluate", "evaluate the Keras model on the test split",
-                           lambda: evaluate_keras(run_dir))
-    float_path = _stage(state, state_path, "convert_float32", "convert to TFLite float32",
-                        lambda: convert("float32"))
-    _stage(state, state_path, "qat", f"quantization-aware fine-tuning for {qat_epochs} epochs", qat)
-    int8_path = _stage(state, state_path, "convert_int8", "convert the QAT model to TFLite int8",
-                       lambda: convert("qat-int8"))
-
-    def keras_model():
-        import keras
-
-        return keras.saving.load_model(run_dir / "model.keras", compile=False)
-
-    float_figures = _stage(state, state_path, "tflite_float32", "evaluate and benchmark the float32 .tflite",
-                           lambda: score(float_path, keras_model))
-    int8_figures = _stage(state, state_path, "tflite_int8", "evaluate and benchmark the int8 .tflite",
-                          lambda: score(int8_path, lambda: load_qat_model(run_dir)))
-
-    def tflite_result(path, quantization, figures):
-        return TfliteResult(path=path, quantization=quantization, top1=figures["top1"], top5=figures["top5"],
-                            count=figures["count"], size_bytes=figures["size_bytes"],
-                            median_ms=figures["median_ms"], p90_ms=figures["p90_ms"],
-                            partitions=figures["partitions"])
+    def tflite_result(quantization, title):
+        found = figures[quantization]
+        return TfliteResult(path=str(run.tflite_path(quantization)), quantization=title, top1=found["top1"],
+                            top5=found["top5"], count=found["count"], size_bytes=found["size_bytes"],
+                            median_ms=found["median_ms"], p90_ms=found["p90_ms"], partitions=found["partitions"],
+                            agreement=found["agreement_top1"], compared_with=found["compared_with"],
+                            median_ms_2_threads=found["median_ms_2_threads"])
 
     return ModelResult(
         model=model, run_dir=str(run_dir), keras_top1=keras_figures["top1"], keras_top5=keras_figures["top5"],
-        float32=tflite_result(float_path, "float32", float_figures),
-        int8=tflite_result(int8_path, "int8 (QAT)", int8_figures),
+        files=[tflite_result(quantization, title) for quantization, title in FILES],
         confusion_matrix_png=keras_figures.get("confusion_matrix_png"),
         seconds=sum(state.get("seconds", {}).values()),
     )
 
 
-def run_pipeline(models=("v3_small",), *, dataset="digits", run_dir="runs/pipeline", image_size=None,
-                 epochs=None, qat_epochs=None, batch_size=None, benchmark_runs=50):
-    """Run every stage for each model and write report.html / report.md in run_dir."""
+def run_pipeline(models=("v3_small",), *, dataset="digits", run_dir="runs/pipeline", redo=False, **given):
+    """Run every stage for each model and write report.html / report.md in run_dir.
+
+    `given`: image_size, epochs, qat_epochs, batch_size, benchmark_runs and the
+    training options of TRAINING_OPTIONS (None: the default).
+    """
     import keras_mobilenets as kmn
     from keras_mobilenets.report import write_report
+    from keras_mobilenets.training.runs import PIPELINE
 
     for model in models:
         if model not in kmn.VARIANTS:
             raise ValueError(f"model: unknown variant {model!r}; choose from {', '.join(kmn.VARIANTS)}")
-    settings = _settings(dataset, image_size=image_size, epochs=epochs, qat_epochs=qat_epochs,
-                         batch_size=batch_size)
+    unknown = set(given) - set(DEFAULTS) - set(TRAINING_OPTIONS) - {"benchmark_runs"}
+    if unknown:
+        raise ValueError(f"unknown pipeline options {sorted(unknown)}")
+    settings = settings_for(dataset, **{key: value for key, value in given.items() if value is not None})
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    results = [
-        run_model(model, run_dir / model if len(models) > 1 else run_dir, dataset=dataset,
-                  benchmark_runs=benchmark_runs, **settings)
-        for model in models
-    ]
-    details = [
-        f"data set: {dataset}; image size {settings['image_size']}; {settings['epochs']} float epochs, "
-        f"{settings['qat_epochs']} QAT epochs, batch size {settings['batch_size']}",
-        "latency: LiteRT on this machine's CPU, 1 thread, XNNPACK, median of timed runs",
-        *[f"{result.model}: {result.seconds:.0f} s for all stages" for result in results],
-    ]
-    return write_report(results, run_dir, title="keras_mobilenets pipeline report", details=details)
+    results = [run_model(model, run_dir / model if len(models) > 1 else run_dir, settings, redo=redo)
+               for model in models]
+    # The settings that produced the files, as the runs recorded them (the same for every model).
+    recorded = json.loads((Path(results[0].run_dir) / PIPELINE).read_text())["settings"]
+    return write_report(results, run_dir, title="keras_mobilenets pipeline report", settings=recorded)

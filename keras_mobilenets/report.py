@@ -26,6 +26,9 @@ class TfliteResult:
     median_ms: float
     p90_ms: float
     partitions: int
+    agreement: float  # share of test images where the file's top-1 is its source model's
+    compared_with: str  # that source model: "model" (float) or "qat_model"
+    median_ms_2_threads: float
 
 
 @dataclasses.dataclass
@@ -34,10 +37,20 @@ class ModelResult:
     run_dir: str
     keras_top1: float
     keras_top5: float
-    float32: TfliteResult
-    int8: TfliteResult
+    files: list  # TfliteResult for float32, post-training int8, QAT int8
     confusion_matrix_png: Optional[str] = None
     seconds: Optional[float] = None
+
+    def to_ship(self):
+        """The int8 file to ship, and why: the fastest within 0.5 point of the best int8 top-1."""
+        int8 = [tflite for tflite in self.files if "int8" in tflite.quantization]
+        best = max(tflite.top1 for tflite in int8)
+        close = [tflite for tflite in int8 if tflite.top1 >= best - 0.005]
+        chosen = min(close, key=lambda tflite: tflite.median_ms)
+        others = ", ".join(f"{t.quantization} {t.top1:.2%} at {t.median_ms:.2f} ms" for t in int8 if t is not chosen)
+        return chosen, (f"{os.path.basename(chosen.path)}: the fastest int8 file ({chosen.median_ms:.2f} ms, "
+                        f"1 thread) whose test top-1 ({chosen.top1:.2%}) is within 0.5 point of the best int8 "
+                        f"file's ({best:.2%}); other: {others}")
 
 
 def _read_history(run_dir, name):
@@ -95,7 +108,7 @@ def _tradeoff_chart(results, out_dir, attribute, label, filename):
     figure, axis = plt.subplots(figsize=(6, 4.5))
     points = []
     for result in results:
-        for tflite, marker in ((result.float32, "o"), (result.int8, "s")):
+        for tflite, marker in zip(result.files, "osD"):
             cost = getattr(tflite, attribute)
             cost = cost / 1e6 if attribute == "size_bytes" else cost
             points.append((cost, tflite.top1))
@@ -121,21 +134,43 @@ def _save(figure, path):
 
 
 def _rows(results):
-    header = ["model", "format", "test top-1", "test top-5", "size (MB)", "median ms", "p90 ms", "partitions"]
+    header = ["model", "format", "test top-1", "test top-5", "agreement with source", "size (MB)",
+              "median ms (1 thread)", "p90 ms", "median ms (2 threads)", "partitions"]
     rows = []
     for result in results:
         rows.append([result.model, "Keras float", f"{result.keras_top1:.2%}", f"{result.keras_top5:.2%}",
-                     "", "", "", ""])
-        for tflite in (result.float32, result.int8):
+                     "", "", "", "", "", ""])
+        for tflite in result.files:
+            source = "QAT Keras" if tflite.compared_with == "qat_model" else "float Keras"
             rows.append([result.model, f"TFLite {tflite.quantization}", f"{tflite.top1:.2%}",
-                         f"{tflite.top5:.2%}", f"{tflite.size_bytes / 1e6:.2f}", f"{tflite.median_ms:.2f}",
-                         f"{tflite.p90_ms:.2f}", str(tflite.partitions)])
+                         f"{tflite.top5:.2%}", f"{tflite.agreement:.2%} ({source})", f"{tflite.size_bytes / 1e6:.2f}",
+                         f"{tflite.median_ms:.2f}", f"{tflite.p90_ms:.2f}", f"{tflite.median_ms_2_threads:.2f}",
+                         str(tflite.partitions)])
     return header, rows
 
 
-def write_report(results, out_dir, *, title, details=()):
-    """Write charts, report.md and report.html into out_dir; returns the path of report.html."""
+def _details(results, settings):
+    """What produced the files: the settings the runs recorded, and which file to ship."""
+    lines = [f"data set: {settings['dataset']}; image size {settings['image_size']}; {settings['epochs']} float "
+             f"epochs, {settings['qat_epochs']} QAT epochs, batch size {settings['batch_size']}"]
+    options = {key: settings[key] for key in ("weights", "freeze_epochs", "alpha", "learning_rate", "flip")
+               if key in settings}
+    lines.append("training options: " + ", ".join(f"{key} {value}" for key, value in options.items()))
+    lines.append(f"latency: LiteRT on this machine's CPU, XNNPACK, median of {settings['benchmark_runs']} runs")
+    for result in results:
+        lines.append(f"{result.model}: ship {result.to_ship()[1]}")
+        if result.seconds is not None:
+            lines.append(f"{result.model}: {result.seconds:.0f} s for all stages")
+    return lines
+
+
+def write_report(results, out_dir, *, title, settings):
+    """Write charts, report.md and report.html into out_dir; returns the path of report.html.
+
+    `settings`: the settings the runs recorded (pipeline.settings_for), stated on the page.
+    """
     out_dir = Path(out_dir)
+    details = _details(results, settings)
     charts = [
         ("Training curves", _training_curves(results, out_dir)),
         ("Accuracy against latency", _tradeoff_chart(results, out_dir, "median_ms", "median latency (ms, 1 thread)", "accuracy_vs_latency.png")),

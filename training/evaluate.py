@@ -37,10 +37,10 @@ def evaluate(model_or_run, *, dataset=None, split="test", batch_size=64, data_di
         raise ValueError("dataset: a model outside a run directory needs --dataset (digits, tfds:NAME or a folder)")
 
     model = keras.saving.load_model(model_path, compile=False)
-    image_size = model.inputs[0].shape[1]
-    splits = data.load(dataset, image_size=image_size, seed=config.get("seed", 0), data_dir=data_dir,
-                       download=download, validation_fraction=config.get("validation_fraction", 0.1),
-                       test_fraction=config.get("test_fraction", 0.1))
+    if config and dataset == config.get("dataset"):  # the run's own data, split exactly as training split it
+        splits = runs.Run(out_dir).splits()
+    else:
+        splits = data.load(dataset, image_size=model.inputs[0].shape[1], data_dir=data_dir, download=download)
     classes = len(splits.class_names)
     if model.outputs[0].shape[-1] != classes:
         raise ValueError(f"dataset: {dataset} has {classes} classes but the model predicts "

@@ -14,8 +14,8 @@ from tqdm import tqdm
 
 from keras_mobilenets.training.split import split_indices
 
-EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")  # what tf.io.decode_image reads
-FORMATS = ("JPEG", "PNG", "BMP", "GIF")
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what tf.io.decode_image reads
+FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")
 SPLIT_FOLDERS = {"train": ("train",), "validation": ("validation", "val"), "test": ("test",)}
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ def load(root, seed, fractions):
         paths[split] = np.array([str(path) for path, _ in good])
         labels[split] = np.array([label for _, label in good], dtype=np.int32)
     if skipped:
-        log.warning("left out %d unreadable image(s), e.g. %s", len(skipped), skipped[0])
+        log.warning("left out %d file(s) that are not images TensorFlow reads (%s), e.g. %s",
+                    len(skipped), ", ".join(EXTENSIONS), skipped[0])
 
     carve = {split: fractions[split] for split in ("validation", "test") if split not in given}
     if carve:
@@ -77,7 +78,7 @@ def _class_files(folder):
     """{class name: image files} for the sub-folders of `folder` (searched recursively)."""
     classes = {}
     for sub in sorted(path for path in folder.iterdir() if path.is_dir()):
-        classes[sub.name] = sorted(p for p in sub.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+        classes[sub.name] = sorted(p for p in sub.rglob("*") if p.is_file() and not p.name.startswith("."))
     if not classes:
         loose = any(p.suffix.lower() in EXTENSIONS for p in folder.iterdir())
         raise ValueError(
@@ -85,7 +86,8 @@ def _class_files(folder):
             + (" (its images must go into one sub-folder per class)" if loose else " (it is empty)")
             + "; expected ROOT/LABEL/*.jpg or ROOT/train/LABEL/*.jpg"
         )
-    empty = [name for name, files in classes.items() if not files]
+    empty = [name for name, files in classes.items()
+             if not any(path.suffix.lower() in EXTENSIONS for path in files)]
     if empty:
         raise ValueError(f"dataset: class folder(s) {empty} in {folder} hold no images "
                          f"(allowed: {', '.join(EXTENSIONS)})")
@@ -93,7 +95,9 @@ def _class_files(folder):
 
 
 def _readable(path):
-    """True when the file decodes as an image TensorFlow can read."""
+    """True when the file decodes as an image TensorFlow can read (other files are reported, not used)."""
+    if path.suffix.lower() not in EXTENSIONS:
+        return False
     try:
         with Image.open(path) as image:
             if image.format not in FORMATS:

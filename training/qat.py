@@ -11,12 +11,10 @@ import pathlib
 
 from keras_mobilenets.files import save_atomically
 
-QAT_MODEL_FILE = "qat_model.h5"
-QAT_HISTORY_FILE = "qat_history.csv"
-QAT_BACKUP_DIR = "qat_backup"
 # Adam at 3e-5: QAT only adjusts a trained model. On digits (benchmarks/qat_accuracy.py,
 # 3 seeds) it kept int8 top-1 closest to float and agreement >= 98% on every seed; 1e-4 did not.
 LEARNING_RATE = 3e-5
+BATCH_NORM_MODES = ("frozen", "train")
 
 
 def _read_run(run_dir):
@@ -69,23 +67,25 @@ def fine_tune(qat_model, train, validation, *, epochs, learning_rate=LEARNING_RA
     """
     import tf_keras
 
+    from keras_mobilenets.training import runs
+
     qat_model.compile(
         optimizer=tf_keras.optimizers.Adam(learning_rate),
-        loss=tf_keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing),
+        loss=tf_keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=[tf_keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
     callbacks = []
     if run_dir is not None:
         run_dir = pathlib.Path(run_dir)
-        history = run_dir / QAT_HISTORY_FILE
+        history = run_dir / runs.QAT_HISTORY
         # BackupAndRestore empties its folder when a fit ends: files there mean an interrupted one.
-        resuming = any(path.is_file() for path in (run_dir / QAT_BACKUP_DIR).rglob("*"))
+        resuming = any(path.is_file() for path in (run_dir / runs.QAT_BACKUP).rglob("*"))
         if not resuming:
             history.unlink(missing_ok=True)
         callbacks = [
-            tf_keras.callbacks.BackupAndRestore(str(run_dir / QAT_BACKUP_DIR)),
+            tf_keras.callbacks.BackupAndRestore(str(run_dir / runs.QAT_BACKUP)),
             tf_keras.callbacks.CSVLogger(str(history), append=True),
-            _best_model_saver(run_dir / QAT_MODEL_FILE, "val_accuracy",
+            _best_model_saver(run_dir / runs.QAT_MODEL, "val_accuracy",
                               best_so_far=_best_so_far(history, "val_accuracy") if resuming else None),
         ]
     return qat_model.fit(
@@ -103,25 +103,18 @@ def quantization_aware(run_dir, *, epochs, batch_size=32, learning_rate=LEARNING
     and the preprocessing) and the model fine-tunes with a small learning rate
     and the float run's loss (label smoothing); BatchNorm stays frozen unless
     `batch_norm="train"` (see qat_model.qat_model_from).
-    The model outputs logits (no softmax: see qat_model.build_tf_keras).
+    The model outputs probabilities, as the float model does.
     """
-    import keras
-
-    from keras_mobilenets.training import data
+    from keras_mobilenets.training import data, runs
     from keras_mobilenets.training.qat_model import check_supported, qat_model_from
 
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs: must be a positive integer, got {epochs!r}")
     config = _read_run(run_dir)
     check_supported(config["model"])
-    float_model = keras.saving.load_model(pathlib.Path(run_dir) / "model.keras", compile=False)
-    qat_model = qat_model_from(float_model, config["model"], batch_norm=batch_norm, **config["model_kwargs"])
-
-    splits = data.load(
-        config["dataset"], image_size=config["image_size"], seed=config["seed"],
-        data_dir=config.get("data_dir"), validation_fraction=config["validation_fraction"],
-        test_fraction=config["test_fraction"],
-    )
+    run = runs.Run(run_dir)
+    qat_model = qat_model_from(run.float_model(), config["model"], batch_norm=batch_norm, **config["model_kwargs"])
+    splits = run.splits()
     # The float run's augmentation: e.g. no flips for digits.
     classes = len(splits.class_names)  # one-hot labels: the float run's label smoothing
     train = data.pipeline(splits.train, batch_size, training=True, flip=config.get("flip", True),
@@ -137,12 +130,13 @@ def load_qat_model(run_dir):
     """The run's QAT tf_keras model (qat_model.h5), loaded with our custom objects."""
     import tf_keras
 
+    from keras_mobilenets.training import runs
     from keras_mobilenets.training.qat_model import custom_objects, import_tfmot
 
-    path = pathlib.Path(run_dir) / QAT_MODEL_FILE
+    path = pathlib.Path(run_dir) / runs.QAT_MODEL
     if not path.is_file():
         raise FileNotFoundError(
-            f"run {run_dir}: no {QAT_MODEL_FILE}; run `keras-mobilenets qat --run {run_dir}` first"
+            f"run {run_dir}: no {runs.QAT_MODEL}; run `keras-mobilenets qat --run {run_dir}` first"
         )
     tfmot = import_tfmot()
     with tfmot.quantization.keras.quantize_scope(custom_objects()):

@@ -1,6 +1,5 @@
 """`keras-mobilenets qat`: quantization-aware fine-tuning of a trained run, into the same run."""
-from keras_mobilenets.training.qat import LEARNING_RATE
-from keras_mobilenets.training.qat_model import BATCH_NORM_MODES
+from keras_mobilenets.training.qat import BATCH_NORM_MODES, LEARNING_RATE
 
 
 def add_commands(subparsers):
@@ -19,10 +18,11 @@ def add_commands(subparsers):
 
 
 def run_qat(args):
-    from keras_mobilenets.training.qat import QAT_MODEL_FILE, quantization_aware
+    from keras_mobilenets.training.qat import quantization_aware
+    from keras_mobilenets.training.runs import QAT_MODEL
 
     quantization_aware(args.run_dir, epochs=args.epochs, batch_size=args.batch_size,
                        learning_rate=args.learning_rate, batch_norm=args.batch_norm)
-    print(f"QAT model: {args.run_dir}/{QAT_MODEL_FILE}; convert it with "
+    print(f"QAT model: {args.run_dir}/{QAT_MODEL}; convert it with "
           f"`keras-mobilenets convert --run {args.run_dir} --quantization qat-int8`")
     return 0

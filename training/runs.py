@@ -7,6 +7,13 @@
     history.csv          one row per epoch
     labels.txt           one class name per line
     logs/                TensorBoard
+    qat_model.h5         the quantization-aware model (QAT stage), qat_history.csv
+    model_<mode>.tflite  TFLite files (TFLite stage); conversions.json says what each came from
+    pipeline.json        the pipeline's record of its stages and the settings they ran with
+
+`Run` owns a run directory: every stage and command asks it for the config,
+the files, the data splits exactly as training made them, the models and the
+labels, so that none of them rebuilds these on its own.
 
 Every file is written to a temporary name and renamed into place, so a kill
 at any moment leaves either the old file or the new one, never half of one.
@@ -27,6 +34,78 @@ HISTORY = "history.csv"
 LABELS = "labels.txt"
 CHECKPOINTS = "checkpoints"
 LOGS = "logs"
+QAT_MODEL = "qat_model.h5"
+QAT_HISTORY = "qat_history.csv"
+QAT_BACKUP = "qat_backup"
+CONVERSIONS = "conversions.json"
+PIPELINE = "pipeline.json"
+
+
+class Run:
+    """A run directory: its config, files, data splits, models and labels."""
+
+    def __init__(self, run_dir):
+        self.dir = pathlib.Path(run_dir)
+
+    def __repr__(self):
+        return f"Run({str(self.dir)!r})"
+
+    @property
+    def config(self):
+        return read_config(self.dir)
+
+    def path(self, name):
+        return self.dir / name
+
+    def tflite_path(self, quantization):
+        return self.dir / f"model_{quantization}.tflite"
+
+    def splits(self):
+        """train / validation / test exactly as training made them (source, data_dir, seed, fractions)."""
+        from keras_mobilenets.training import data
+
+        config = self.config
+        return data.load(config["dataset"], image_size=config["image_size"], seed=config["seed"],
+                         data_dir=config.get("data_dir"), validation_fraction=config["validation_fraction"],
+                         test_fraction=config["test_fraction"])
+
+    def labels(self):
+        path = self.dir / LABELS
+        if path.is_file():
+            return [line for line in path.read_text().splitlines() if line.strip()]
+        return list(self.config["class_names"])
+
+    def float_model(self):
+        path = self.dir / MODEL
+        if not path.is_file():
+            raise FileNotFoundError(f"run {self.dir}: no {MODEL} yet; finish an epoch of training first")
+        return keras.saving.load_model(path, compile=False)
+
+    def qat_model(self):
+        from keras_mobilenets.training.qat import load_qat_model
+
+        return load_qat_model(self.dir)
+
+    def source_model(self, quantization):
+        """The model a .tflite of `quantization` is converted from: the QAT model for qat-int8."""
+        return self.qat_model() if quantization == "qat-int8" else self.float_model()
+
+    def conversions(self):
+        """{file name: {"quantization", "source", ...}} for the run's .tflite files."""
+        path = self.dir / CONVERSIONS
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def record_conversion(self, path, **details):
+        conversions = self.conversions()
+        conversions[pathlib.Path(path).name] = details
+        write_json(self.dir / CONVERSIONS, conversions)
+
+    def containing(path):
+        """The Run a file sits in (None when its folder holds no config.json)."""
+        folder = pathlib.Path(path).resolve().parent
+        return Run(folder) if (folder / CONFIG).is_file() else None
+
+    containing = staticmethod(containing)
 
 
 def write_json(path, value):
