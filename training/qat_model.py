@@ -6,6 +6,8 @@ code that runs later in the same process is not affected.
 """
 import os
 
+import numpy as np
+
 from keras_mobilenets import models
 from keras_mobilenets.training.qat import BATCH_NORM_MODES
 
@@ -62,6 +64,8 @@ def copy_weights(source, target):
             continue
         if layer.name not in by_name:
             raise ValueError(f"layer {layer.name!r} of the float model has no counterpart in tf_keras")
+        if type(layer).__name__ == "BatchNormalization" and type(by_name[layer.name]).__name__ == "DepthwiseConv2D":
+            weights = _batch_norm_as_depthwise(layer)  # a lone BN (see tf_keras_kit)
         shapes = [w.shape for w in by_name[layer.name].get_weights()]
         if shapes != [w.shape for w in weights]:
             raise ValueError(
@@ -71,6 +75,13 @@ def copy_weights(source, target):
         by_name[layer.name].set_weights(weights)
     for name, scale in scales.items():
         _fold_scale(by_name[name], scale)
+
+
+def _batch_norm_as_depthwise(layer):
+    """A BatchNormalization's inference function as a 1x1 depthwise conv's kernel and bias."""
+    gamma, beta, mean, variance = layer.get_weights()
+    scale = gamma / np.sqrt(variance + layer.epsilon)
+    return [scale.reshape(1, 1, -1, 1), beta - mean * scale]
 
 
 def _fold_scale(layer, scale):

@@ -5,7 +5,7 @@ the conv and a following ReLU), ReLU, Add, GlobalAveragePooling2D and Reshape.
 Our graphs add: Multiply (squeeze-excite), Rescaling (the preprocessing,
 hard-sigmoid's / 6, the attention's query scale), ShiftedReLU6 (relu6(x + 3)),
 HardSwish, StaticReshape, and for the V4 hybrids Dot and Softmax (attention),
-Gelu and the attention's standalone BatchNormalization. Each compute layer gets
+and Gelu. Each compute layer gets
 a quantized output, so that every op of the converted graph has int8 scales.
 HardSwish, Softmax and Gelu are fake-quantized at their input and output too;
 the TFLite stage runs those three ops in float between a DEQUANTIZE and a
@@ -58,7 +58,27 @@ def config_classes():
         def get_output_quantizers(self, layer):
             return []
 
-    return {cls.__name__: cls for cls in (OutputQuantizeConfig, PassThroughQuantizeConfig)}
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_registry as registry)
+
+    class SymmetricConvQuantizeConfig(registry.Default8BitConvQuantizeConfig):
+        """tfmot's Conv2D config, its output quantized symmetrically (zero point 0).
+
+        For attention's keys and values: XNNPACK runs an int8 BATCH_MATMUL only
+        when its second operand's zero point is 0 (measured: with -1, the op
+        falls outside the delegate and cuts the graph).
+        """
+
+        def __init__(self):
+            super().__init__(["kernel"], ["activation"], False)
+            self.activation_quantizer = quantizers.MovingAverageQuantizer(
+                num_bits=8, per_axis=False, symmetric=True, narrow_range=True)
+
+        def get_config(self):
+            return {}
+
+    classes = (OutputQuantizeConfig, PassThroughQuantizeConfig, SymmetricConvQuantizeConfig)
+    return {cls.__name__: cls for cls in classes}
 
 
 def quantize_config_for(layer):
@@ -71,15 +91,20 @@ def quantize_config_for(layer):
         return classes["OutputQuantizeConfig"](fixed_range=(0.0, 1.0))
     if kind in ("Multiply", "Rescaling", "HardSwish", "Gelu", "Dot"):
         return classes["OutputQuantizeConfig"]()
-    if kind == "BatchNormalization" and not _follows_conv(layer):  # Mobile MQA's norm
-        return classes["OutputQuantizeConfig"]()
+    if kind == "Conv2D" and _feeds_dot(layer):  # keys, values: see SymmetricConvQuantizeConfig
+        return classes["SymmetricConvQuantizeConfig"]()
     if kind == "StaticReshape":
         return classes["PassThroughQuantizeConfig"]()
     return None
 
 
-def _follows_conv(layer):
-    """Whether `layer` takes a conv's output (tfmot then folds it into the conv)."""
-    inbound = layer.inbound_nodes[0].inbound_layers if layer.inbound_nodes else []
-    inbound = inbound if isinstance(inbound, list) else [inbound]
-    return any(type(source).__name__ in ("Conv2D", "DepthwiseConv2D") for source in inbound)
+def _feeds_dot(layer):
+    """Whether `layer`'s output, through reshapes, is the second operand (keys, values) of a Dot."""
+    for node in layer.outbound_nodes:
+        consumer = node.outbound_layer
+        inbound = node.inbound_layers if isinstance(node.inbound_layers, list) else [node.inbound_layers]
+        if type(consumer).__name__ == "Dot" and len(inbound) == 2 and inbound[1] is layer:
+            return True
+        if type(consumer).__name__ == "StaticReshape" and _feeds_dot(consumer):
+            return True
+    return False

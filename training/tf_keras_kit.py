@@ -18,6 +18,10 @@ the same fast graph as post-training int8, whole in one XNNPACK partition:
   per-channel constant after a fake-quantized output, which the converter
   cannot fold and XNNPACK rejects (30 ops outside the delegate on
   v4_hybrid_medium); post-training int8 folds it into the conv the same way;
+- a BatchNormalization that follows no conv (Mobile MQA's norm) is a frozen 1x1
+  depthwise conv with the BN's scale and shift (copy_weights computes them):
+  tfmot folds a BN into the conv before it, but a lone one converts to a MUL
+  and an ADD whose middle tensor has no int8 scale, so both ran in float;
 - Reshape reshapes to a constant (-1, ...) shape (a batch size read at run
   time leaves SHAPE/PACK ops outside XNNPACK);
 - the preprocessing Rescaling (scale and offset) is two layers, a MUL and an
@@ -117,8 +121,21 @@ def _rescaling(scale, offset=0.0, name=None):
     return apply
 
 
+def _batch_normalization(epsilon, momentum, name):
+    """BatchNormalization after a conv; after anything else, a frozen 1x1 depthwise conv (see above)."""
+    import tf_keras
+
+    def apply(x):
+        producer = type(x._keras_history.layer).__name__
+        if producer in ("Conv2D", "DepthwiseConv2D"):
+            return tf_keras.layers.BatchNormalization(epsilon=epsilon, momentum=momentum, name=name)(x)
+        return tf_keras.layers.DepthwiseConv2D(1, trainable=False, name=name)(x)
+
+    return apply
+
+
 class _Layers:
-    """tf_keras.layers, with Reshape and Rescaling replaced by forms that quantize whole."""
+    """tf_keras.layers, with Reshape, Rescaling and a lone BatchNormalization in forms that quantize whole."""
 
     def __getattr__(self, name):
         import tf_keras
@@ -127,6 +144,8 @@ class _Layers:
             return custom_layers()["StaticReshape"]
         if name == "Rescaling":
             return _rescaling
+        if name == "BatchNormalization":
+            return _batch_normalization
         return getattr(tf_keras.layers, name)
 
 
