@@ -91,10 +91,10 @@ def test_image_folder_skips_corrupt_files_and_keeps_classes(tmp_path):
         for i in range(10):
             write_image(tmp_path / name / f"{i}.{'png' if i % 2 else 'jpg'}", color)
     (tmp_path / "red" / "broken.jpg").write_bytes(b"not an image at all")
-    (tmp_path / "red" / "notes.txt").write_text("ignored: not an image extension")
+    (tmp_path / "red" / "notes.txt").write_text("not an image: left out and reported, not silently dropped")
     splits = data.load(str(tmp_path), image_size=32, seed=0, validation_fraction=0.2, test_fraction=0.2)
     assert splits.class_names == ["blue", "red"]
-    assert [p.rsplit("/", 1)[-1] for p in splits.skipped] == ["broken.jpg"]
+    assert [p.rsplit("/", 1)[-1] for p in splits.skipped] == ["broken.jpg", "notes.txt"]
     assert [data.count(s) for s in (splits.train, splits.validation, splits.test)] == [12, 4, 4]
     for image, label in splits.test.as_numpy_iterator():  # the label names the color it carries
         assert image.shape == (32, 32, 3)
