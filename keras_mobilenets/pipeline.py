@@ -87,15 +87,16 @@ def settings_for(dataset, *, benchmark_runs=50, **given):
 
 
 def _changes(old, new):
-    return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in new if old.get(key) != new.get(key)]
+    keys = [key for stage_keys in STAGE_SETTINGS.values() for key in stage_keys]
+    return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in keys if old.get(key) != new.get(key)]
 
 
 def _check_settings(state, settings, run_dir, redo):
     """Refuse other settings than the run's, or (redo) forget the stages they change; returns the state."""
     recorded = state.get("settings")
-    if recorded is None or recorded == settings:
+    changes = [] if recorded is None else _changes(recorded, settings)
+    if not changes:  # download (how the data arrives) changes no stage
         return state
-    changes = _changes(recorded, settings)
     if not redo:
         raise ValueError(f"run {run_dir} was made with other settings ({'; '.join(changes)}); run the same "
                          "command to resume it, pass --redo to redo the stages these change, or pick another --run")
