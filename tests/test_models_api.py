@@ -156,7 +156,7 @@ print("loaded from cache")
 def test_profile_command_line():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run(
-        [sys.executable, "-m", "keras_mobilenets.cli", "profile", "v3_small", "--json"],
+        [sys.executable, "-m", "keras_mobilenets.app.cli", "profile", "v3_small", "--json"],
         env=env, capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr[-3000:]

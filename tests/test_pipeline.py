@@ -13,7 +13,7 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 def keras_mobilenets(*args, returncode=0):
-    result = subprocess.run([sys.executable, "-m", "keras_mobilenets.cli", *args],
+    result = subprocess.run([sys.executable, "-m", "keras_mobilenets.app.cli", *args],
                             env=ENV, capture_output=True, text=True)
     assert result.returncode == returncode, result.stderr[-4000:]
     return result.stdout if returncode == 0 else result.stderr

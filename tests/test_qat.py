@@ -191,7 +191,7 @@ print("ok")
 
 @pytest.mark.slow
 def test_qat_cli_fine_tunes_a_run_and_saves_the_model_in_it(tmp_path):
-    from keras_mobilenets.cli import main
+    from keras_mobilenets.app.cli import main
     from keras_mobilenets.training import fit, qat, runs
 
     run_dir = tmp_path / "digits_v1"

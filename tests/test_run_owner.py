@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_mobilenets.cli import build_parser, main
+from keras_mobilenets.app.cli import build_parser, main
 
 TINY = ["--model", "v1", "--alpha", "0.25", "--image-size", "32", "--batch-size", "64", "--epochs", "1",
         "--no-flip"]
@@ -66,7 +66,7 @@ def test_a_run_refuses_a_file_it_did_not_convert(tmp_path):
 
 @pytest.mark.parametrize("command", [[], ["train"], ["pipeline"], ["convert"]])
 def test_help_starts_no_tensorflow_and_prints_no_log_lines(command):
-    script = ("import sys\nfrom keras_mobilenets.cli import main\n"
+    script = ("import sys\nfrom keras_mobilenets.app.cli import main\n"
               "try:\n    main([*sys.argv[1:], '--help'])\nexcept SystemExit:\n    pass\n"
               "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'))\n"
               "print('HEAVY', heavy)\n")

@@ -11,7 +11,7 @@ import keras
 import pytest
 from PIL import Image
 
-from keras_mobilenets.cli import main
+from keras_mobilenets.app.cli import main
 
 TINY = ["--model", "v1", "--alpha", "0.25", "--image-size", "32", "--batch-size", "32",
         "--learning-rate", "0.2", "--no-flip"]
@@ -69,7 +69,7 @@ def history_epochs(run):
 @pytest.mark.slow
 def test_sigkill_mid_training_then_the_same_command_resumes(tmp_path):
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "keras_mobilenets.cli", "train", *TINY, "--epochs", "4", "--run", str(run)]
+    command = [sys.executable, "-m", "keras_mobilenets.app.cli", "train", *TINY, "--epochs", "4", "--run", str(run)]
     state = run / "state.json"
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -142,7 +142,7 @@ class _Stages:
 
 def run_model(model, run_dir, settings, *, redo=False):
     """All stages for one model in `run_dir`; returns its ModelResult for the report."""
-    from keras_mobilenets.report import ModelResult, TfliteResult
+    from keras_mobilenets.app.report import ModelResult, TfliteResult
     from keras_mobilenets.tflite.benchmark import benchmark
     from keras_mobilenets.tflite.runs import convert_run, evaluate_run
     from keras_mobilenets.training import qat, runs
@@ -209,7 +209,7 @@ def run_pipeline(models=("v3_small",), *, dataset="digits", run_dir="runs/pipeli
     training options of TRAINING_OPTIONS (None: the default).
     """
     import keras_mobilenets as kmn
-    from keras_mobilenets.report import write_report
+    from keras_mobilenets.app.report import write_report
     from keras_mobilenets.training.runs import PIPELINE
 
     for model in models:

@@ -7,7 +7,8 @@ every sub-command sets `run=function(args) -> exit code`. Heavy imports
 import argparse
 import sys
 
-from keras_mobilenets import model_cli, pipeline
+from keras_mobilenets import model_cli
+from keras_mobilenets.app import pipeline
 from keras_mobilenets.training import cli as training_cli
 from keras_mobilenets.training import qat_cli
 from keras_mobilenets.tflite import cli as tflite_cli
