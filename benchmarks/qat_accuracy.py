@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _partitions(path):
-    from keras_mobilenets.tflite.benchmark import delegation_report, load_interpreter
+    from keras_mobilenets.tflite.latency import delegation_report, load_interpreter
 
     report = delegation_report(load_interpreter(path))
     return report["partitions"], report["ops_outside_delegate"]
@@ -29,12 +29,12 @@ def run_once(model, seed, root, args):
     """One seed: test-set correct counts of float Keras, PTQ int8 and QAT int8, and agreements."""
     import keras
 
-    from keras_mobilenets.tflite.convert import convert
-    from keras_mobilenets.tflite.evaluate import evaluate
-    from keras_mobilenets.training import data, fit, qat
+    from keras_mobilenets.tflite.converter import convert
+    from keras_mobilenets.tflite.accuracy import evaluate
+    from keras_mobilenets.training import data, loop, qat
 
     run_dir = pathlib.Path(root) / f"{model}_seed{seed}"
-    fit.fit(model, run_dir=run_dir, dataset="digits", epochs=args.epochs, image_size=args.image_size,
+    loop.fit(model, run_dir=run_dir, dataset="digits", epochs=args.epochs, image_size=args.image_size,
             batch_size=64, seed=seed, test_fraction=args.test_fraction, verbose=0)
     splits = data.load("digits", image_size=args.image_size, seed=seed, test_fraction=args.test_fraction)
     float_model = keras.saving.load_model(run_dir / "model.keras")  # best by validation: QAT's start

@@ -2,7 +2,7 @@
 
     python benchmarks/tflite_latency.py [--variants v1 v3_small] [--runs 50] [--rounds 3] [--json out.json]
 
-Each row names the files a user gets from keras_mobilenets.tflite.convert:
+Each row names the files a user gets from keras_mobilenets.tflite.converter:
 `float32`, `int8` (post-training, 32 random calibration images) and `qat-int8`
 (the QAT tf_keras model that keras_mobilenets.training builds for fine-tuning,
 its activation ranges learned on the calibration images, converted as the
@@ -31,7 +31,7 @@ ALLOWED_FLOAT_OPS = {"HARD_SWISH", "SOFTMAX", "GELU", "DEQUANTIZE"}
 def convert_all(variant, folder, size):
     """The three .tflite files of one random-weight network."""
     import keras_mobilenets as kmn
-    from keras_mobilenets.tflite.convert import convert
+    from keras_mobilenets.tflite.converter import convert
     from keras_mobilenets.training.qat_model import qat_model_from
 
     kwargs = {"input_shape": (size, size, 3), "classes": 1000}
@@ -54,7 +54,7 @@ def measure(files, runs, rounds):
     Interleaving the files and keeping the best round cancels most of the noise
     of a shared machine: other work slows some rounds, never speeds one up.
     """
-    from keras_mobilenets.tflite.benchmark import benchmark
+    from keras_mobilenets.tflite.latency import benchmark
 
     best = {}
     for _ in range(rounds):
@@ -69,7 +69,7 @@ def measure(files, runs, rounds):
 
 def float_ops(path):
     """Op types of `path` that compute in float (the int8 files' float islands)."""
-    from keras_mobilenets.tflite.benchmark import load_interpreter
+    from keras_mobilenets.tflite.latency import load_interpreter
 
     ops = load_interpreter(path)._get_ops_details()
     return sorted({op["op_name"] for op in ops if op["op_name"] != "DELEGATE"

@@ -36,7 +36,7 @@ def _variant(key):
 
 def to_int8_tflite(model, tmp_path):
     """The TFLite stage's full-integer conversion of a QAT model, int8 in and out."""
-    from keras_mobilenets.tflite.convert import convert
+    from keras_mobilenets.tflite.converter import convert
 
     path = convert(model, tmp_path / "model.tflite", quantization="qat-int8", input_type="int8",
                    output_type="int8")
@@ -49,7 +49,7 @@ def check_int8_one_partition(tflite_bytes, float_ops):
     partition; returns the output for a zero image."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from keras_mobilenets.tflite.benchmark import delegation_report
+    from keras_mobilenets.tflite.latency import delegation_report
 
     interpreter = Interpreter(model_content=tflite_bytes)
     interpreter.allocate_tensors()
@@ -128,7 +128,7 @@ def test_qat_file_gives_probabilities_as_its_metadata_says(tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
     from keras_mobilenets.tflite import metadata
-    from keras_mobilenets.tflite.convert import convert
+    from keras_mobilenets.tflite.converter import convert
 
     name, kwargs = _variant("v3_small")
     model = qat_model.qat_model_from(kmn.build(name, **kwargs), name, **kwargs)
@@ -192,10 +192,10 @@ print("ok")
 @pytest.mark.slow
 def test_qat_cli_fine_tunes_a_run_and_saves_the_model_in_it(tmp_path):
     from keras_mobilenets.app.cli import main
-    from keras_mobilenets.training import fit, qat, runs
+    from keras_mobilenets.training import loop, qat, runs
 
     run_dir = tmp_path / "digits_v1"
-    fit.fit("v1", run_dir=run_dir, dataset="digits", epochs=1, image_size=SIZE, batch_size=64,
+    loop.fit("v1", run_dir=run_dir, dataset="digits", epochs=1, image_size=SIZE, batch_size=64,
             model_kwargs={"alpha": 0.25}, verbose=0)
     assert main(["qat", "--run", str(run_dir), "--epochs", "1", "--batch-size", "64"]) == 0
     model = qat.load_qat_model(run_dir)

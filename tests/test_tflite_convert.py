@@ -6,8 +6,8 @@ import pytest
 
 import keras_mobilenets as kmn
 from keras_mobilenets.tflite import metadata
-from keras_mobilenets.tflite.benchmark import delegation_report, load_interpreter
-from keras_mobilenets.tflite.convert import convert
+from keras_mobilenets.tflite.latency import delegation_report, load_interpreter
+from keras_mobilenets.tflite.converter import convert
 
 SIZE = 64
 CLASSES = 3

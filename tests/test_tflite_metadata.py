@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from keras_mobilenets.tflite import metadata
-from keras_mobilenets.tflite.benchmark import load_interpreter
-from keras_mobilenets.tflite.convert import convert
+from keras_mobilenets.tflite.latency import load_interpreter
+from keras_mobilenets.tflite.converter import convert
 
 LABELS = ["daisy", "rose", "tulip"]
 FIELDS = {"name": "tiny", "description": "a tiny classifier", "version": "2", "labels": LABELS}

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from keras_mobilenets.tflite import cli, metadata
-from keras_mobilenets.tflite.benchmark import benchmark
-from keras_mobilenets.tflite.convert import convert
-from keras_mobilenets.tflite.evaluate import evaluate
+from keras_mobilenets.tflite.latency import benchmark
+from keras_mobilenets.tflite.converter import convert
+from keras_mobilenets.tflite.accuracy import evaluate
 
 SIZE = 32
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import keras_mobilenets as kmn
-from keras_mobilenets.training.evaluate import evaluate
-from keras_mobilenets.training.fit import fit
+from keras_mobilenets.training.accuracy import evaluate
+from keras_mobilenets.training.loop import fit
 
 # A small, quick-to-trace V3-Small at 32 px; SGD at 0.2 learns the digits in a few epochs.
 TINY = dict(model_kwargs={"alpha": 0.35, "minimalistic": True}, image_size=32, batch_size=64,
@@ -105,7 +105,7 @@ MIRRORED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from keras_mobilenets.training import recipe
-    from keras_mobilenets.training.fit import fit
+    from keras_mobilenets.training.loop import fit
     assert recipe.make_strategy("mirrored").num_replicas_in_sync == 2
     result = fit("v3_small", run_dir=sys.argv[1], epochs=1, strategy="mirrored", **json.loads(sys.argv[2]))
     print("REPLICAS", result.model.distribute_strategy.num_replicas_in_sync, "ACCURACY", result.best_accuracy)

@@ -8,7 +8,7 @@ TensorFlow is imported inside the commands, so `--help` stays fast.
 import json
 import os
 
-from keras_mobilenets.tflite.convert import INPUT_TYPES, MODES, OUTPUT_TYPES, DEFAULT_SAMPLES
+from keras_mobilenets.tflite.converter import INPUT_TYPES, MODES, OUTPUT_TYPES, DEFAULT_SAMPLES
 
 
 def add_commands(subparsers):
@@ -67,7 +67,7 @@ def convert_command(args):
         raise ValueError("--quantization qat-int8 needs --run DIR (the QAT stage saves the QAT model in the run)")
     import keras
 
-    from keras_mobilenets.tflite.convert import convert
+    from keras_mobilenets.tflite.converter import convert
 
     if not os.path.isfile(args.model):
         raise FileNotFoundError(f"no such Keras model: {args.model}")
@@ -88,7 +88,7 @@ def convert_command(args):
 
 def evaluate_command(args):
     """A file of a run is scored on the run's own split against the model it was converted from."""
-    from keras_mobilenets.tflite.evaluate import evaluate
+    from keras_mobilenets.tflite.accuracy import evaluate
     from keras_mobilenets.training.runs import Run
 
     if not os.path.isfile(args.model):
@@ -99,7 +99,7 @@ def evaluate_command(args):
 
         result = evaluate_run(run, args.model, split=args.split, limit=args.limit, progress=not args.json)
     else:
-        from keras_mobilenets.tflite.benchmark import load_interpreter
+        from keras_mobilenets.tflite.latency import load_interpreter
 
         height, width = [int(size) for size in load_interpreter(args.model).get_input_details()[0]["shape"][1:3]]
         if height != width:
@@ -112,7 +112,7 @@ def evaluate_command(args):
 
 
 def benchmark_command(args):
-    from keras_mobilenets.tflite.benchmark import benchmark
+    from keras_mobilenets.tflite.latency import benchmark
 
     _print(benchmark(args.model, threads=args.threads, runs=args.runs, warmup=args.warmup), args.json)
     return 0

@@ -5,8 +5,8 @@ call these; the run (training/runs.py `Run`) says which model, data and labels.
 """
 import pathlib
 
-from keras_mobilenets.tflite.convert import DEFAULT_SAMPLES, MODES, convert
-from keras_mobilenets.tflite.evaluate import evaluate
+from keras_mobilenets.tflite.converter import DEFAULT_SAMPLES, MODES, convert
+from keras_mobilenets.tflite.accuracy import evaluate
 
 
 def as_run(run):

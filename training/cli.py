@@ -57,7 +57,7 @@ def add_commands(subparsers):
 
 
 def run_train(args):
-    from keras_mobilenets.training.fit import fit
+    from keras_mobilenets.training.loop import fit
 
     bn_momentum = {"auto": "auto", "keep": None}.get(args.bn_momentum)
     if bn_momentum is None and args.bn_momentum != "keep":
@@ -87,7 +87,7 @@ def run_train(args):
 def run_evaluate(args):
     if (args.model is None) == (args.run_dir is None):
         raise ValueError("give either --run DIR or a MODEL.keras file")
-    from keras_mobilenets.training.evaluate import evaluate
+    from keras_mobilenets.training.accuracy import evaluate
 
     result = evaluate(args.run_dir or args.model, dataset=args.dataset, split=args.split,
                       batch_size=args.batch_size, data_dir=args.data_dir, download=args.download)

@@ -101,7 +101,7 @@ def _rescaling(scale, offset=0.0, name=None):
     x * scale + offset is two TFLite ops (MUL, ADD); as one layer their middle
     tensor would have no int8 scale. Two layers give the same MUL and ADD that
     post-training int8 has. Per-channel constants (V4's mean/std) are tiled to
-    (W, C), as tflite/convert.py does for the float models: broadcast over C = 3
+    (W, C), as tflite/converter.py does for the float models: broadcast over C = 3
     alone, XNNPACK's int8 MUL/ADD cost 1.4 ms at 224 px, tiled about 0.05 ms.
     (A 1x1 depthwise conv, the earlier form, ran 0.2 ms slower than PTQ's MUL+ADD
     on v3_small at 224 px.)

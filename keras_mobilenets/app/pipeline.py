@@ -143,11 +143,11 @@ class _Stages:
 def run_model(model, run_dir, settings, *, redo=False):
     """All stages for one model in `run_dir`; returns its ModelResult for the report."""
     from keras_mobilenets.app.report import ModelResult, TfliteResult
-    from keras_mobilenets.tflite.benchmark import benchmark
+    from keras_mobilenets.tflite.latency import benchmark
     from keras_mobilenets.tflite.runs import convert_run, evaluate_run
     from keras_mobilenets.training import qat, runs
-    from keras_mobilenets.training.evaluate import evaluate as evaluate_keras
-    from keras_mobilenets.training.fit import fit
+    from keras_mobilenets.training.accuracy import evaluate as evaluate_keras
+    from keras_mobilenets.training.loop import fit
 
     run = runs.Run(run_dir)
     state_path = run.path(runs.PIPELINE)

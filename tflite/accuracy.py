@@ -7,7 +7,7 @@ report says how often the two agree.
 """
 import numpy as np
 
-from keras_mobilenets.tflite.benchmark import load_interpreter
+from keras_mobilenets.tflite.latency import load_interpreter
 from keras_mobilenets.tflite.metadata import read_model
 
 
