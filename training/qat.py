@@ -113,13 +113,14 @@ def quantization_aware(run_dir, *, epochs, batch_size=32, learning_rate=LEARNING
     config = _read_run(run_dir)
     check_supported(config["model"])
     run = runs.Run(run_dir)
-    qat_model = qat_model_from(run.float_model(), config["model"], batch_norm=batch_norm, **config["model_kwargs"])
     splits = run.splits()
     # The float run's augmentation: e.g. no flips for digits.
     classes = len(splits.class_names)  # one-hot labels: the float run's label smoothing
     train = data.pipeline(splits.train, batch_size, training=True, flip=config.get("flip", True),
                           min_crop_area=config.get("min_crop_area", 0.25), one_hot_classes=classes)
     validation = data.pipeline(splits.validation, batch_size, training=False, one_hot_classes=classes)
+    qat_model = qat_model_from(run.float_model(), config["model"], batch_norm=batch_norm, calibration_data=train,
+                               **config["model_kwargs"])
     fine_tune(qat_model, train, validation, epochs=epochs,
               learning_rate=learning_rate, label_smoothing=config["label_smoothing"],
               run_dir=run_dir, verbose=verbose)
