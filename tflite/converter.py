@@ -12,7 +12,7 @@ import numpy as np
 
 from keras_mobilenets.files import write_atomically
 from keras_mobilenets.tflite import metadata as metadata_lib
-from keras_mobilenets.tflite.float_ops import keep_in_float
+from keras_mobilenets.tflite import xnnpack
 
 MODES = ("float32", "float16", "dynamic", "int8", "qat-int8")
 INPUT_TYPES = ("float32", "uint8", "int8")
@@ -50,7 +50,8 @@ def convert(model, output_path, *, quantization="float32", representative_data=N
         data = _convert(tf, _single_batch_converter(tf, model, image_shape), quantization,
                         samples, input_type, output_type)
     if quantization in ("int8", "qat-int8"):
-        data = keep_in_float(data)  # HARD_SWISH, SOFTMAX, GELU: float inside the XNNPACK partition
+        # One XNNPACK partition: HARD_SWISH, SOFTMAX, GELU in float inside it; the hybrids' attention int8.
+        data = xnnpack.constant_add_scales(xnnpack.symmetric_matmul_operands(xnnpack.keep_in_float(data)))
     metadata_lib.check_model_bytes(data, "the converter's output")
     if metadata is not None:
         data = metadata_lib.with_metadata(data, **metadata)
@@ -112,7 +113,7 @@ def _convert_int8(tf, converter, samples, float_output):
     HARD_SWISH whatever the Keras form, so this is chosen here, with TF's
     quantization debugger denylist (its documented way to keep ops in float).
     With integer output the final SOFTMAX comes out int8; keep_in_float then
-    runs it in float too (tflite/float_ops.py), as it does for QAT models.
+    runs it in float too (tflite/xnnpack.py), as it does for QAT models.
     """
     converter.representative_dataset = lambda: ([sample] for sample in samples)
     denylisted = ["HARD_SWISH", "GELU", "SOFTMAX"] if float_output else ["HARD_SWISH", "GELU"]

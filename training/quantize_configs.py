@@ -9,7 +9,7 @@ and Gelu. Each compute layer gets
 a quantized output, so that every op of the converted graph has int8 scales.
 HardSwish, Softmax and Gelu are fake-quantized at their input and output too;
 the TFLite stage runs those three ops in float between a DEQUANTIZE and a
-QUANTIZE (tflite/float_ops.py), as post-training int8 does, since XNNPACK has
+QUANTIZE (tflite/xnnpack.py), as post-training int8 does, since XNNPACK has
 int8 kernels for none of them. The classifier's softmax (Activation) keeps
 tfmot's config: no quantizer, so the file's output is float probabilities.
 """
