@@ -17,6 +17,7 @@ import tensorflow as tf
 
 import keras_mobilenets as kmn
 from keras_mobilenets.training import config, data, runs
+from keras_mobilenets.training.accuracy import evaluate
 from keras_mobilenets.training.batch_norm import settle_batch_norm
 from keras_mobilenets.training.loop import fit
 
@@ -62,6 +63,10 @@ def test_tf_data_with_a_callback_then_the_finished_run_extends_to_more_epochs(tm
     assert saved["model_kwargs"]["classes"] == 10 and result.model.outputs[0].shape[-1] == 10
     with pytest.raises(ValueError, match="trained on a tf.data.Dataset given in Python"):
         runs.Run(run_dir).splits()
+    with pytest.raises(ValueError, match="trained on a tf.data.Dataset given in Python"):
+        evaluate(run_dir)  # a stage that needs the run's data says it cannot rebuild it
+    assert runs.Run(run_dir).settings() == config.TrainConfig(**{**TINY, "epochs": 1}).replace(
+        weight_decay=4e-5, fine_tune_learning_rate=0.02)  # config.json holds the settings, defaults worked out
 
     second = EpochRecorder()
     extended = fit("v3_small", train, validation, epochs=2, callbacks=[second], run_dir=run_dir,

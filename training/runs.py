@@ -82,11 +82,6 @@ class Run:
         config = self.config
         return TrainConfig(**{name: config[name] for name in NAMES if name in config})
 
-    @property
-    def state(self):
-        """{"epoch": last completed, "best", "best_epoch", "history"}."""
-        return read_state(self.dir)
-
     def labels(self):
         path = self.dir / LABELS
         if path.is_file():
