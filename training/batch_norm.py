@@ -23,6 +23,9 @@ def settle_batch_norm(model, steps_per_epoch):
     with `bn_momentum="auto"`): momentum min(layer's, max(0.9, 1 - 10 / steps_per_epoch)).
     Call it before `model.fit` (or compile again after it): Keras reads the
     momentum when it traces the training step. Layers of nested models count.
+    It needs a learning rate that decays by the end of training (fit's cosine
+    schedule does): at a constant rate (Adam's default 1e-3) the weights keep
+    moving and the statistics of the last steps still lag them.
 
         model = kmn.V3Small(input_shape=(32, 32, 3), classes=10)
         kmn.training.settle_batch_norm(model, steps_per_epoch=len(train_batches))

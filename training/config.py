@@ -90,7 +90,7 @@ class TrainConfig:
             elif type(value) is int and float in _allowed_types(field) and int not in _allowed_types(field):
                 object.__setattr__(self, field.name, float(value))  # learning_rate=1 is 1.0 in config.json
             _check_type(field, getattr(self, field.name))
-        check = _check
+        check = _check  # short: one line per rule
         check(self.epochs >= 1, "epochs", f"must be at least 1, got {self.epochs}")
         check(self.batch_size >= 1, "batch_size", f"must be at least 1, got {self.batch_size}")
         check(self.image_size is None or self.image_size >= 1, "image_size",
@@ -166,15 +166,14 @@ def _check_type(field, value):
     _check(ok, field.name, f"must be {names}, got {value!r}")
 
 
-def add_arguments(parser, *, names=NAMES, shown=None):
-    """Adds an option per setting in `names` (`--batch-size` for batch_size), with help and default.
+def add_arguments(parser, *, shown=None):
+    """Adds an option per setting (`--batch-size` for batch_size), with its help and default.
 
     Every option defaults to None, meaning "not given": `given(args)` picks the
     given ones, so the defaults stay those of TrainConfig (or the caller's,
     whose wording `shown` {name: text} puts in the help).
     """
-    for name in names:
-        field = FIELDS[name]
+    for name, field in FIELDS.items():
         meta = field.metadata
         default = (shown or {}).get(name) or meta["shown"] or _shown(field.default)
         options = {"dest": name, "default": None, "help": f"{meta['help']} (default: {default})"}
@@ -194,6 +193,6 @@ def _shown(value):
     return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
-def given(args, names=NAMES):
+def given(args):
     """The settings given on the command line (those not None) as {name: value}."""
-    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    return {name: getattr(args, name) for name in NAMES if getattr(args, name) is not None}
