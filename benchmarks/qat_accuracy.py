@@ -34,7 +34,7 @@ def run_once(model, seed, root, args):
     from keras_mobilenets.training import data, loop, qat
 
     run_dir = pathlib.Path(root) / f"{model}_seed{seed}"
-    loop.fit(model, run_dir=run_dir, dataset="digits", epochs=args.epochs, image_size=args.image_size,
+    loop.fit(model, "digits", run_dir=run_dir, epochs=args.epochs, image_size=args.image_size,
             batch_size=64, seed=seed, test_fraction=args.test_fraction, verbose=0)
     splits = data.load("digits", image_size=args.image_size, seed=seed, test_fraction=args.test_fraction)
     float_model = keras.saving.load_model(run_dir / "model.keras")  # best by validation: QAT's start

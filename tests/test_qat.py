@@ -195,8 +195,7 @@ def test_qat_cli_fine_tunes_a_run_and_saves_the_model_in_it(tmp_path):
     from keras_mobilenets.training import loop, qat, runs
 
     run_dir = tmp_path / "digits_v1"
-    loop.fit("v1", run_dir=run_dir, dataset="digits", epochs=1, image_size=SIZE, batch_size=64,
-            model_kwargs={"alpha": 0.25}, verbose=0)
+    loop.fit("v1", "digits", run_dir=run_dir, epochs=1, image_size=SIZE, batch_size=64, alpha=0.25, verbose=0)
     assert main(["qat", "--run", str(run_dir), "--epochs", "1", "--batch-size", "64"]) == 0
     model = qat.load_qat_model(run_dir)
     assert (run_dir / runs.QAT_HISTORY).read_text().count("\n") == 2  # header + 1 epoch

@@ -54,7 +54,7 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys):
         (["train", *TINY, "--model", "v7", "--run", str(tmp_path / "a")], "unknown variant 'v7'"),
         (["train", *TINY, "--batch-size", "4096", "--run", str(tmp_path / "b")], "larger than the training split"),
         (["train", *TINY, "--dataset", "tfds:no_such_set", "--run", str(tmp_path / "c")], "no data set named"),
-        (["train", *TINY, "--bn-momentum", "high", "--run", str(tmp_path / "d")], "--bn-momentum"),
+        (["train", *TINY, "--bn-momentum", "high", "--run", str(tmp_path / "d")], "bn_momentum: must be 'auto', 'keep' or a number"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv
@@ -88,6 +88,7 @@ def test_sigkill_mid_training_then_the_same_command_resumes(tmp_path):
 
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from epoch {killed_at + 1} of 4 ({killed_at} done before)" in resumed.stdout
     assert f"Epoch {killed_at + 1}/4" in resumed.stdout and "Epoch 1/4" not in resumed.stdout
     assert history_epochs(run) == [1, 2, 3, 4]
     assert json.loads(state.read_text())["epoch"] == 4

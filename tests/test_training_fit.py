@@ -15,7 +15,7 @@ from keras_mobilenets.training.accuracy import evaluate
 from keras_mobilenets.training.loop import fit
 
 # A small, quick-to-trace V3-Small at 32 px; SGD at 0.2 learns the digits in a few epochs.
-TINY = dict(model_kwargs={"alpha": 0.35, "minimalistic": True}, image_size=32, batch_size=64,
+TINY = dict(alpha=0.35, minimalistic=True, image_size=32, batch_size=64,
             learning_rate=0.2, flip=False, verbose=0)
 
 
@@ -63,8 +63,10 @@ def test_rerunning_a_finished_run_trains_nothing_and_other_settings_are_refused(
     before = (run_dir / "state.json").read_text()
     again = fit("v3_small", run_dir=run_dir, epochs=6, keep_checkpoints=2, **TINY)
     assert (run_dir / "state.json").read_text() == before and again.best_epoch == first.best_epoch
-    with pytest.raises(ValueError, match=r"other settings \(epochs: 6 -> 7\)"):
-        fit("v3_small", run_dir=run_dir, epochs=7, keep_checkpoints=2, **TINY)
+    with pytest.raises(ValueError, match=r"other settings \(seed: 0 -> 1\); re-run"):
+        fit("v3_small", run_dir=run_dir, epochs=6, keep_checkpoints=2, **{**TINY, "seed": 1})
+    with pytest.raises(ValueError, match=r"epochs: 6 -> 5 \(a run can get more epochs, not fewer\)"):
+        fit("v3_small", run_dir=run_dir, epochs=5, keep_checkpoints=2, **TINY)
 
 
 @pytest.mark.slow
@@ -126,7 +128,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
 @pytest.mark.slow
 def test_a_model_built_by_the_caller_trains_and_its_config_says_so(tmp_path):
     model = kmn.build("v1", input_shape=(32, 32, 3), classes=10, alpha=0.25)
-    options = {**TINY, "model_kwargs": None, "image_size": None}
+    options = {key: value for key, value in TINY.items() if key not in ("alpha", "minimalistic", "image_size")}
     result = fit(model, run_dir=tmp_path / "run", epochs=1, **options)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["model"] is None and config["model_kwargs"] is None and config["image_size"] == 32
@@ -138,7 +140,7 @@ def test_a_model_built_by_the_caller_trains_and_its_config_says_so(tmp_path):
 @pytest.mark.slow
 def test_mixed_precision_trains_with_a_float32_output_and_restores_the_policy(tmp_path):
     result = fit("v1", run_dir=tmp_path / "run", epochs=1, mixed_precision="mixed_bfloat16",
-                 **{**TINY, "model_kwargs": {"alpha": 0.25}})
+                 **{**TINY, "alpha": 0.25, "minimalistic": False})
     saved = keras.saving.load_model(tmp_path / "run" / "model.keras")
     assert saved.get_layer("stem_conv").dtype_policy.name == "mixed_bfloat16"
     assert saved.outputs[0].dtype == "float32"

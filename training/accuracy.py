@@ -32,13 +32,14 @@ def evaluate(model_or_run, *, dataset=None, split="test", batch_size=64, data_di
         raise ValueError(f"model: {path} is neither a run directory nor a .keras file")
     if not model_path.is_file():
         raise FileNotFoundError(f"model: {model_path} does not exist (has the run finished an epoch?)")
-    dataset = dataset or config.get("dataset")
-    if dataset is None:
+    own_data = bool(config) and dataset in (None, config.get("dataset"))
+    if dataset is None and not config:
         raise ValueError("dataset: a model outside a run directory needs --dataset (digits, tfds:NAME or a folder)")
 
     model = keras.saving.load_model(model_path, compile=False)
-    if config and dataset == config.get("dataset"):  # the run's own data, split exactly as training split it
+    if own_data:  # the run's own data, split exactly as training split it (a tf.data run says it cannot)
         splits = runs.Run(out_dir).splits()
+        dataset = config["dataset"]
     else:
         splits = data.load(dataset, image_size=model.inputs[0].shape[1], data_dir=data_dir, download=download)
     classes = len(splits.class_names)

@@ -71,6 +71,31 @@ def load(source="digits", *, image_size, seed=0, data_dir=None, download=False,
     )
 
 
+def examples(dataset, argument, *, image_size, training):
+    """A tf.data set of (image HxWx3 in 0..255, integer label) given in Python, as `load` gives a split.
+
+    A batched set is unbatched; grayscale images become RGB; images are made
+    square at `image_size` as `load` does (whole short side for training,
+    center crop for evaluation). `argument` names the set in errors.
+    """
+    spec = dataset.element_spec
+    if not (isinstance(spec, tuple) and len(spec) == 2):
+        raise ValueError(f"{argument}: must give (image, label) pairs, got elements {spec}; "
+                         "with TFDS, load it with as_supervised=True")
+    image, label = spec
+    if image.shape.rank == 4 and label.shape.rank == 1:
+        dataset = dataset.unbatch()
+        image, label = dataset.element_spec
+    if image.shape.rank != 3 or image.shape[-1] not in (1, 3, None):
+        raise ValueError(f"{argument}: images must be HxWx3 (or HxWx1), got shape {image.shape}")
+    if label.shape.rank != 0 or not label.dtype.is_integer:
+        raise ValueError(f"{argument}: labels must be integer class indices, one per image (not one-hot), "
+                         f"got {label.dtype.name} of shape {label.shape}")
+    crop = 1.0 if training else EVAL_CROP_FRACTION
+    return dataset.map(lambda x, y: (square(_rgb(x), image_size, crop), tf.cast(y, tf.int32)),
+                       num_parallel_calls=AUTOTUNE)
+
+
 def pipeline(dataset, batch_size, *, training, flip=True, min_crop_area=0.25, one_hot_classes=None):
     """Batches an unbatched split; for training, shuffles and augments (random-resized crop, flip).
 

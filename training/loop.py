@@ -1,4 +1,4 @@
-"""`fit`: a model and a data set to a trained model in a run directory.
+"""`fit`: a model and data to a trained model, with the package's recipe; resumable in a run directory.
 
 Re-running the same call after a kill (even SIGKILL) resumes from the last
 completed epoch and ends with the same number of epochs; see runs.py for
@@ -7,129 +7,140 @@ why no kill can corrupt a file.
 import dataclasses
 import math
 import pathlib
+import typing
 
 import keras
+import tensorflow as tf
 
 import keras_mobilenets as kmn
 from keras_mobilenets.files import write_atomically
 from keras_mobilenets.training import data, recipe, runs
+from keras_mobilenets.training.batch_norm import batch_norm_layers, settle_batch_norm
+from keras_mobilenets.training.config import TRAINED_BY, TrainConfig
 
-# Options that may change between a kill and the re-run without changing what is trained.
-RESUMABLE_CHANGES = ("strategy", "jit_compile", "data_dir", "keep_checkpoints")
 DEFAULT_IMAGE_SIZE = 224
+# What config.json holds besides the settings: what was trained on what.
+RUN_FACTS = ("model", "model_kwargs", "dataset", "class_names", "extended_from")
 
 
 @dataclasses.dataclass
 class Result:
-    run_dir: pathlib.Path
+    run_dir: typing.Optional[pathlib.Path]  # None: trained in memory only
     model: keras.Model  # as trained to the last epoch (the EMA weights with ema=True)
     best_epoch: int
-    best_accuracy: float  # validation top-1 of model.keras
-    history: list
+    best_accuracy: float  # validation top-1 of the best epoch (model.keras in a run directory)
+    history: list  # one dict per epoch: epoch, learning_rate, loss, accuracy, val_accuracy, ...
 
 
-def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64, image_size=None,
-        model_kwargs=None, seed=0, optimizer="sgd", learning_rate=None, momentum=0.9,
-        weight_decay=None, warmup_epochs=1, label_smoothing=0.1, ema=False, ema_momentum=0.999,
-        mixed_precision=None, jit_compile=False, strategy="default", weights=None, init_from=None,
-        freeze_epochs=0, fine_tune_learning_rate=None, flip=True, min_crop_area=0.25,
-        data_dir=None, download=False, validation_fraction=0.1, test_fraction=0.1,
-        bn_momentum="auto", keep_checkpoints=3, verbose="auto"):
-    """Train `model` (a variant name, or a Keras model) on `dataset` into `run_dir`.
+@dataclasses.dataclass
+class _Data:
+    train: tf.data.Dataset  # unbatched (image, label), square at the image size
+    validation: tf.data.Dataset
+    train_count: int
+    class_names: list
+    source: typing.Optional[str]  # the source string; None for a tf.data set given in Python
+
+
+def fit(model="v3_small", train_data="digits", validation_data=None, *, epochs=5, callbacks=None, run_dir=None,
+        **settings):
+    """Train `model` on `train_data` with the MobileNet recipe; returns a `Result`.
+
+    model: a variant name (e.g. "v3_small", built for the data's classes and
+        `image_size`) or a Keras model (trained as a copy; its input size is used).
+    train_data: "digits" (bundled, offline), "tfds:NAME", a folder with one
+        sub-folder per class, or a `tf.data.Dataset` of (image HxWx3 in 0..255,
+        integer label) examples, unbatched as `tfds.load(..., as_supervised=True)`
+        gives them (a batched one is unbatched). Images are resized and cropped
+        square to the image size; training ones are augmented.
+    validation_data: with a source string, None (the source's own validation
+        split); with a tf.data set, a tf.data set like it (fit keeps the best
+        epoch by validation accuracy). With a variant name and tf.data, the
+        number of classes is 1 + the largest label seen in either.
+    epochs: the total number of epochs. On a finished run, more epochs extend
+        it: the added epochs are a phase of their own (a warm restart): a fresh
+        optimizer whose schedule warms up and decays to zero over the added
+        epochs, peaking at the rate of the run's last phase.
+    callbacks: Keras callbacks, passed to `model.fit` (each epoch's end once).
+    run_dir: None writes nothing; a directory receives config.json, the best
+        model, checkpoints and history (runs.py) and makes the call resumable:
+        the same call again continues after the last completed epoch. Other
+        settings than the run's are refused, naming each change (a tf.data set
+        is not compared: give the same one).
+    settings: the fields of `TrainConfig` (batch_size, image_size, seed,
+        optimizer, learning_rate, ..., strategy); see `TrainConfig` for each one's
+        meaning and default. An unknown name raises TypeError.
 
     Transfer learning: `weights` ("imagenet" or a file) or `init_from` (another
     run directory) start the backbone from trained weights; the backbone stays
     frozen for `freeze_epochs`, then everything is fine-tuned at
     `fine_tune_learning_rate` (default: a tenth of `learning_rate`).
-
-    `bn_momentum`: BatchNorm moving-average momentum for this run. "auto" lets
-    the moving statistics settle within a tenth of an epoch,
-    min(model's, max(0.9, 1 - 10 / steps per epoch)), so that a short run on
-    small data does not validate with statistics that lag the weights (V3's
-    0.999 needs thousands of steps); None keeps the model's.
+    `bn_momentum="auto"` applies `settle_batch_norm`.
     """
+    config = TrainConfig.from_settings(epochs=epochs, **settings)
     named = isinstance(model, str)
-    _check_options(named, optimizer, strategy, mixed_precision, epochs, freeze_epochs, label_smoothing,
-                   weights, init_from, model_kwargs, keep_checkpoints)
-    if not named:
-        image_size = _square_input_size(model, image_size)
-    image_size = image_size or DEFAULT_IMAGE_SIZE
-    run_dir = pathlib.Path(run_dir)
-
-    keras.utils.set_random_seed(seed)
-    splits = data.load(dataset, image_size=image_size, seed=seed, data_dir=data_dir, download=download,
-                       validation_fraction=validation_fraction, test_fraction=test_fraction)
-    train_count = data.count(splits.train)
-    if batch_size > train_count:
-        raise ValueError(f"batch_size: {batch_size} is larger than the training split "
-                         f"({train_count} images); use at most {train_count}")
-    if data.count(splits.validation) == 0:
-        raise ValueError("validation_fraction: fit picks the best model by validation accuracy; "
-                         "it needs a non-empty validation split (a fraction > 0)")
-    classes = len(splits.class_names)
-    build_kwargs = {**(model_kwargs or {}), "input_shape": [image_size, image_size, 3], "classes": classes}
-    learning_rate = learning_rate or recipe.default_learning_rate(optimizer, batch_size)
-    weight_decay = recipe.WEIGHT_DECAY[optimizer] if weight_decay is None else weight_decay
-    config = {
-        "model": model if named else None,
-        "model_kwargs": build_kwargs if named else None,
-        "dataset": str(dataset), "image_size": image_size, "seed": seed,
-        "class_names": splits.class_names, "data_dir": data_dir,
-        "validation_fraction": validation_fraction, "test_fraction": test_fraction,
-        "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
-        "learning_rate": learning_rate,
-        "fine_tune_learning_rate": fine_tune_learning_rate or learning_rate / 10,
-        "momentum": momentum, "weight_decay": weight_decay, "warmup_epochs": warmup_epochs,
-        "label_smoothing": label_smoothing, "ema": ema, "ema_momentum": ema_momentum,
-        "mixed_precision": mixed_precision, "jit_compile": jit_compile, "strategy": strategy,
-        "weights": None if weights is None else str(weights),
-        "init_from": None if init_from is None else str(init_from),
-        "freeze_epochs": freeze_epochs, "flip": flip, "min_crop_area": min_crop_area,
-        "bn_momentum": bn_momentum,
-        "keep_checkpoints": keep_checkpoints,
-    }
-    _check_same_run(run_dir, config)
+    _check_model_options(named, config)
+    image_size = (config.image_size or DEFAULT_IMAGE_SIZE) if named else _square_input_size(model, config.image_size)
+    keras.utils.set_random_seed(config.seed)
+    found = _load_data(train_data, validation_data, config, image_size,
+                       classes=None if named else model.outputs[0].shape[-1])
+    if config.batch_size > found.train_count:
+        raise ValueError(f"batch_size: {config.batch_size} is larger than the training split "
+                         f"({found.train_count} images); use at most {found.train_count}")
+    classes = len(found.class_names)
+    model_options = {key: value for key, value in (("alpha", config.alpha), ("minimalistic", config.minimalistic))
+                     if value}
+    build_kwargs = {**model_options, "input_shape": [image_size, image_size, 3], "classes": classes}
+    learning_rate = config.learning_rate or recipe.default_learning_rate(config.optimizer, config.batch_size)
+    config = config.replace(  # what "default" turned out to be, as the run records it
+        image_size=image_size, learning_rate=learning_rate,
+        weight_decay=recipe.WEIGHT_DECAY[config.optimizer] if config.weight_decay is None else config.weight_decay,
+        fine_tune_learning_rate=config.fine_tune_learning_rate or learning_rate / 10)
+    record = {**config.as_dict(), "model": model if named else None, "model_kwargs": build_kwargs if named else None,
+              "dataset": found.source, "class_names": found.class_names}
+    run_dir = None if run_dir is None else pathlib.Path(run_dir)
+    record["extended_from"] = [] if run_dir is None else _check_same_run(run_dir, record)
     state = runs.read_state(run_dir)
+    if config.verbose != 0 and run_dir is not None:
+        _say_where_it_starts(run_dir, state["epoch"], config.epochs, record["extended_from"])
 
-    distribute = recipe.make_strategy(strategy)
+    distribute = recipe.make_strategy(config.strategy)
     chief = recipe.is_chief(distribute)
+    writes = chief and run_dir is not None
     previous_policy = keras.config.dtype_policy()
     try:
-        if mixed_precision:
-            keras.config.set_dtype_policy(mixed_precision)
+        if config.mixed_precision:
+            keras.config.set_dtype_policy(config.mixed_precision)
         with distribute.scope():
-            net, backbone = _make_model(model, build_kwargs, weights, init_from,
-                                        fresh=state["epoch"] == 0, freeze=freeze_epochs > 0)
-        if mixed_precision:  # softmax and loss in float32, as Keras's mixed-precision guide says
+            net, backbone = _make_model(model, build_kwargs, config, fresh=state["epoch"] == 0)
+        if config.mixed_precision:  # softmax and loss in float32, as Keras's mixed-precision guide says
             net.layers[-1].dtype_policy = keras.DTypePolicy("float32")
-        if chief:  # only now: a bad model argument leaves no run directory behind
+        if writes:  # only now: a bad model argument leaves no run directory behind
             run_dir.mkdir(parents=True, exist_ok=True)
             runs.remove_temporaries(run_dir)
-            runs.write_json(run_dir / runs.CONFIG, config)
-            write_atomically(run_dir / runs.LABELS, "".join(f"{name}\n" for name in splits.class_names))
-        train = data.pipeline(splits.train, batch_size, training=True, flip=flip, min_crop_area=min_crop_area,
+            runs.write_json(run_dir / runs.CONFIG, record)
+            write_atomically(run_dir / runs.LABELS, "".join(f"{name}\n" for name in found.class_names))
+        train = data.pipeline(found.train, config.batch_size, training=True, flip=config.flip,
+                              min_crop_area=config.min_crop_area,
                               one_hot_classes=classes)  # label smoothing needs one-hot labels
-        validation = data.pipeline(splits.validation, batch_size, training=False, one_hot_classes=classes)
-        steps = math.ceil(train_count / batch_size)
-        _set_bn_momentum(net, bn_momentum, steps)
+        validation = data.pipeline(found.validation, config.batch_size, training=False, one_hot_classes=classes)
+        steps = math.ceil(found.train_count / config.batch_size)
+        _set_bn_momentum(net, config.bn_momentum, steps)
 
-        phases = [(0, freeze_epochs, config["learning_rate"], backbone),
-                  (freeze_epochs, epochs, config["fine_tune_learning_rate"] if freeze_epochs else learning_rate, ())]
         trained = False
-        for begin, end, rate, frozen in phases:
+        for begin, end, rate, frozen in _phases(config, record["extended_from"], backbone):
             if end <= max(begin, state["epoch"]):
                 continue
             with distribute.scope():
                 _compile(net, config, frozen=frozen, learning_rate=rate, epochs=end - begin, steps_per_epoch=steps)
                 _restore(net, run_dir, state["epoch"], same_phase=state["epoch"] > begin)
-            ema_callback = keras.callbacks.SwapEMAWeights() if ema else None
-            callbacks = [callback for callback in (
-                ema_callback,
-                runs.RunCheckpoint(run_dir, state, keep=keep_checkpoints, ema=ema_callback, chief=chief),
-                keras.callbacks.TensorBoard(str(run_dir / runs.LOGS), write_graph=False, profile_batch=0),
-            ) if callback is not None]
+            ema_callback = keras.callbacks.SwapEMAWeights() if config.ema else None
+            ours = [ema_callback, runs.RunCheckpoint(run_dir, state, keep=config.keep_checkpoints, ema=ema_callback,
+                                                     chief=chief)]
+            if writes:
+                ours.append(keras.callbacks.TensorBoard(str(run_dir / runs.LOGS), write_graph=False, profile_batch=0))
             net.fit(train, validation_data=validation, initial_epoch=max(begin, state["epoch"]), epochs=end,
-                    callbacks=callbacks, verbose=verbose, shuffle=False)  # the pipeline shuffles
+                    callbacks=[callback for callback in ours if callback is not None] + list(callbacks or ()),
+                    verbose=config.verbose, shuffle=False)  # the pipeline shuffles
             trained = True
         if not trained:  # finished before: hand back the last epoch's weights
             with distribute.scope():
@@ -139,38 +150,21 @@ def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64,
     return Result(run_dir, net, state["best_epoch"], state["best"], state["history"])
 
 
-def _check_options(named, optimizer, strategy, mixed_precision, epochs, freeze_epochs, label_smoothing,
-                   weights, init_from, model_kwargs, keep_checkpoints):
-    def check(condition, argument, message):
-        if not condition:
-            raise ValueError(f"{argument}: {message}")
-
-    check(optimizer in recipe.OPTIMIZERS, "optimizer",
-          f"unknown {optimizer!r}; choose one of {', '.join(recipe.OPTIMIZERS)}")
-    check(strategy in recipe.STRATEGIES, "strategy",
-          f"unknown {strategy!r}; choose one of {', '.join(recipe.STRATEGIES)}")
-    check(mixed_precision in recipe.MIXED_PRECISION, "mixed_precision",
-          f"must be one of {recipe.MIXED_PRECISION}, got {mixed_precision!r}")
-    check(isinstance(epochs, int) and epochs >= 1, "epochs", f"must be a positive integer, got {epochs!r}")
-    check(isinstance(freeze_epochs, int) and 0 <= freeze_epochs <= epochs, "freeze_epochs",
-          f"must be an integer from 0 to epochs ({epochs}), got {freeze_epochs!r}")
-    check(0 <= label_smoothing < 1, "label_smoothing", f"must be in [0, 1), got {label_smoothing!r}")
-    check(isinstance(keep_checkpoints, int) and keep_checkpoints >= 1, "keep_checkpoints",
-          f"must be at least 1 (resuming needs the last one), got {keep_checkpoints!r}")
-    check(weights is None or init_from is None, "weights", "give weights or init_from, not both")
-    check(not (model_kwargs or {}).keys() & {"weights", "input_shape", "classes"}, "model_kwargs",
-          "must not set weights, input_shape or classes (use fit's weights, image_size and the data set)")
+def _check_model_options(named, config):
     if not named:
-        check(model_kwargs is None, "model_kwargs", "only apply to a model given by name")
-        for argument, value in (("weights", weights), ("init_from", init_from),
-                                ("freeze_epochs", freeze_epochs), ("mixed_precision", mixed_precision)):
-            check(not value, argument, "needs the model as a variant name (e.g. 'v3_small'), not a built model")
-    if init_from is not None:
-        runs.read_config(init_from)
-        check((pathlib.Path(init_from) / runs.MODEL).is_file(), "init_from", f"{init_from} has no {runs.MODEL}")
+        for name in ("weights", "init_from", "freeze_epochs", "mixed_precision", "alpha", "minimalistic"):
+            if getattr(config, name):
+                raise ValueError(f"{name}: needs the model as a variant name (e.g. 'v3_small'), not a built model")
+    if config.init_from is not None:
+        runs.read_config(config.init_from)
+        if not (pathlib.Path(config.init_from) / runs.MODEL).is_file():
+            raise ValueError(f"init_from: {config.init_from} has no {runs.MODEL}")
 
 
 def _square_input_size(model, image_size):
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model: must be a variant name ({', '.join(kmn.VARIANTS)}) or a Keras model, "
+                         f"got {type(model).__name__}")
     height, width = model.inputs[0].shape[1:3]
     if height is None or height != width:
         raise ValueError(f"model: needs a fixed square input, got {tuple(model.inputs[0].shape[1:])}")
@@ -179,19 +173,105 @@ def _square_input_size(model, image_size):
     return height
 
 
-def _check_same_run(run_dir, config):
+def _load_data(train_data, validation_data, config, image_size, *, classes):
+    """The training and validation examples, square at `image_size`, and the class names.
+
+    `classes`: the built model's number of outputs (None for a variant name).
+    """
+    if isinstance(train_data, tf.data.Dataset):
+        if validation_data is None:
+            raise ValueError("validation_data: fit keeps the best epoch by validation accuracy; give a "
+                             "tf.data.Dataset of (image, label) examples held out from train_data")
+        train = data.examples(train_data, "train_data", image_size=image_size, training=True)
+        validation = data.examples(validation_data, "validation_data", image_size=image_size, training=False)
+        train_count, train_largest = _count_and_largest_label(train)
+        validation_count, validation_largest = _count_and_largest_label(validation)
+        _check_non_empty(train_count, validation_count, "validation_data")
+        largest = max(train_largest, validation_largest)
+        if classes is not None and largest >= classes:
+            raise ValueError(f"train_data: has label {largest}, but the model predicts {classes} classes "
+                             f"(labels 0 to {classes - 1})")
+        return _Data(train, validation, train_count, [str(label) for label in range(classes or largest + 1)], None)
+    if validation_data is not None:
+        raise ValueError("validation_data: a source string brings its own validation split; give "
+                         "validation_data only with a tf.data.Dataset as train_data")
+    if not isinstance(train_data, (str, pathlib.Path)):
+        raise ValueError("train_data: must be 'digits', 'tfds:NAME', a folder or a tf.data.Dataset of "
+                         f"(image, label) examples, got {type(train_data).__name__}")
+    splits = data.load(train_data, image_size=image_size, seed=config.seed, data_dir=config.data_dir,
+                       download=config.download, validation_fraction=config.validation_fraction,
+                       test_fraction=config.test_fraction)
+    _check_non_empty(data.count(splits.train), data.count(splits.validation), "validation_fraction")
+    if classes is not None and classes != len(splits.class_names):
+        raise ValueError(f"train_data: {train_data} has {len(splits.class_names)} classes but the model "
+                         f"predicts {classes}")
+    return _Data(splits.train, splits.validation, data.count(splits.train), splits.class_names, str(train_data))
+
+
+def _check_non_empty(train_count, validation_count, validation_argument):
+    if train_count == 0:
+        raise ValueError("train_data: has no examples")
+    if validation_count == 0:
+        raise ValueError(f"{validation_argument}: fit keeps the best epoch by validation accuracy; "
+                         "it needs a non-empty validation set")
+
+
+def _count_and_largest_label(dataset):
+    """One pass over the labels: how many examples, and the largest label (-1 for none)."""
+    count, largest = dataset.map(lambda image, label: label).reduce(
+        (tf.constant(0, tf.int64), tf.constant(-1, tf.int32)),
+        lambda state, label: (state[0] + 1, tf.maximum(state[1], label)))
+    return int(count), int(largest)
+
+
+def _check_same_run(run_dir, record):
+    """Refuses a run directory trained with other settings; returns the epochs it was extended from.
+
+    Only more epochs may differ: each earlier total starts a new phase (see fit).
+    """
     if not (run_dir / runs.CONFIG).is_file():
-        return
+        return []
     old = runs.read_config(run_dir)
-    changed = sorted(key for key in config.keys() | old.keys()
-                     if key not in RESUMABLE_CHANGES and config.get(key) != old.get(key))
-    if changed:
-        details = "; ".join(f"{key}: {old.get(key)!r} -> {config.get(key)!r}" for key in changed)
-        raise ValueError(f"run: {run_dir} holds a run with other settings ({details}); "
-                         "re-run with the same settings to resume, or pick another run directory")
+    compared = [key for key in (*TRAINED_BY, *RUN_FACTS) if key not in ("epochs", "extended_from")]
+    changes = [f"{key}: {old.get(key)!r} -> {record.get(key)!r}" for key in compared
+               if old.get(key) != record.get(key)]
+    if record["epochs"] < old["epochs"]:
+        changes.append(f"epochs: {old['epochs']} -> {record['epochs']} (a run can get more epochs, not fewer)")
+    if changes:
+        raise ValueError(f"run: {run_dir} holds a run with other settings ({'; '.join(changes)}); "
+                         "re-run with the same settings to resume (or more epochs to extend it), "
+                         "or pick another run directory")
+    earlier = list(old.get("extended_from", []))
+    return earlier + [old["epochs"]] if record["epochs"] > old["epochs"] else earlier
 
 
-def _make_model(model, build_kwargs, weights, init_from, *, fresh, freeze):
+def _say_where_it_starts(run_dir, done, epochs, extended_from):
+    if done >= epochs:
+        print(f"{run_dir}: all {epochs} epochs were trained before; nothing to train", flush=True)
+    elif extended_from and done >= extended_from[-1]:
+        print(f"{run_dir}: extending the run from {extended_from[-1]} to {epochs} epochs, "
+              f"from epoch {done + 1}", flush=True)
+    elif done > 0:
+        print(f"{run_dir}: resuming from epoch {done + 1} of {epochs} ({done} done before)", flush=True)
+
+
+def _phases(config, extended_from, backbone):
+    """(first epoch, end epoch, peak learning rate, frozen layer names) of each schedule.
+
+    The frozen epochs, the rest, and one more per extension of a finished run;
+    each phase gets a fresh optimizer whose schedule spans it.
+    """
+    ends = sorted({config.freeze_epochs, *extended_from, config.epochs} - {0})
+    phases, begin = [], 0
+    for end in ends:
+        frozen = begin < config.freeze_epochs
+        rate = config.fine_tune_learning_rate if config.freeze_epochs and not frozen else config.learning_rate
+        phases.append((begin, end, rate, backbone if frozen else frozenset()))
+        begin = end
+    return phases
+
+
+def _make_model(model, build_kwargs, config, *, fresh):
     """The model to train (call inside the strategy's scope) and the names of its frozen layers.
 
     The backbone is what the variant has without its top (include_top=False).
@@ -200,15 +280,16 @@ def _make_model(model, build_kwargs, weights, init_from, *, fresh, freeze):
         clone = keras.models.clone_model(model)
         clone.set_weights(model.get_weights())
         return clone, frozenset()
+    freeze = config.freeze_epochs > 0
     net = kmn.build(model, **build_kwargs)
     backbone = None
-    if weights is not None or freeze:
-        load = weights if fresh else None
+    if config.weights is not None or freeze:
+        load = config.weights if fresh else None
         backbone = kmn.build(model, **build_kwargs, include_top=False, weights=load)
         if load is not None:
             _copy_weights(backbone, net)
-    if fresh and init_from is not None:
-        _copy_weights(keras.saving.load_model(pathlib.Path(init_from) / runs.MODEL, compile=False), net)
+    if fresh and config.init_from is not None:
+        _copy_weights(keras.saving.load_model(pathlib.Path(config.init_from) / runs.MODEL, compile=False), net)
     return net, frozenset(layer.name for layer in backbone.layers) if freeze else frozenset()
 
 
@@ -225,12 +306,11 @@ def _copy_weights(source, target):
 
 
 def _set_bn_momentum(net, bn_momentum, steps_per_epoch):
-    if bn_momentum is None:
-        return
-    for layer in net.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            auto = min(layer.momentum, max(0.9, 1 - 10 / steps_per_epoch))
-            layer.momentum = auto if bn_momentum == "auto" else bn_momentum
+    if bn_momentum == "auto":
+        settle_batch_norm(net, steps_per_epoch)
+    elif bn_momentum != "keep":
+        for layer in batch_norm_layers(net):
+            layer.momentum = bn_momentum
 
 
 def _compile(net, config, *, frozen, learning_rate, epochs, steps_per_epoch):
@@ -238,16 +318,16 @@ def _compile(net, config, *, frozen, learning_rate, epochs, steps_per_epoch):
     for layer in net.layers:
         layer.trainable = layer.name not in frozen
     optimizer = recipe.make_optimizer(
-        config["optimizer"], learning_rate=learning_rate, steps=epochs * steps_per_epoch,
-        warmup_steps=config["warmup_epochs"] * steps_per_epoch, weight_decay=config["weight_decay"],
-        momentum=config["momentum"], ema=config["ema"], ema_momentum=config["ema_momentum"])
+        config.optimizer, learning_rate=learning_rate, steps=epochs * steps_per_epoch,
+        warmup_steps=config.warmup_epochs * steps_per_epoch, weight_decay=config.weight_decay,
+        momentum=config.momentum, ema=config.ema, ema_momentum=config.ema_momentum)
     classes = net.outputs[0].shape[-1]
     net.compile(
         optimizer=optimizer,
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config["label_smoothing"]),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
                  keras.metrics.TopKCategoricalAccuracy(k=min(5, classes), name="top5")],
-        jit_compile=config["jit_compile"],
+        jit_compile=config.jit_compile,
     )
 
 

@@ -2,9 +2,7 @@
 import keras
 import tensorflow as tf
 
-OPTIMIZERS = ("sgd", "adamw")
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
+from keras_mobilenets.training.config import STRATEGIES  # the choices, named with the settings
 # SGD: 0.1 per 256 images, scaled linearly with the batch (Goyal et al.); AdamW: a fixed 1e-3.
 BASE_LEARNING_RATE = {"sgd": 0.1 / 256, "adamw": 1e-3}
 WEIGHT_DECAY = {"sgd": 4e-5, "adamw": 0.05}

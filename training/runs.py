@@ -1,6 +1,8 @@
 """The run directory, the hand-off between stages: runs/NAME/.
 
-    config.json          everything needed to rebuild the model and the data
+    config.json          the TrainConfig settings (config.py) with defaults worked out, and what was
+                         trained on what: model, model_kwargs, dataset (null: a tf.data set given
+                         in Python), class_names, extended_from (earlier epoch totals)
     model.keras          best model by validation accuracy
     checkpoints/         epoch-NNN.keras after each epoch (model and optimizer)
     state.json           last completed epoch; written last, so it is the commit point
@@ -65,9 +67,20 @@ class Run:
         from keras_mobilenets.training import data
 
         config = self.config
+        if config["dataset"] is None:
+            raise ValueError(f"run {self.dir}: was trained on a tf.data.Dataset given in Python, so its data "
+                             "cannot be rebuilt from the run; pass the data to the stage yourself "
+                             "(e.g. keras_mobilenets.tflite.evaluate(path, dataset))")
         return data.load(config["dataset"], image_size=config["image_size"], seed=config["seed"],
                          data_dir=config.get("data_dir"), validation_fraction=config["validation_fraction"],
                          test_fraction=config["test_fraction"])
+
+    def settings(self):
+        """The run's TrainConfig, as it trained (defaults worked out)."""
+        from keras_mobilenets.training.config import NAMES, TrainConfig
+
+        config = self.config
+        return TrainConfig(**{name: config[name] for name in NAMES if name in config})
 
     def labels(self):
         path = self.dir / LABELS
@@ -131,9 +144,9 @@ def read_config(run_dir):
 
 
 def read_state(run_dir):
-    """The last completed epoch, best validation accuracy and history; a fresh state if none."""
-    path = pathlib.Path(run_dir) / STATE
-    if path.is_file():
+    """The last completed epoch, best validation accuracy and history; a fresh state if none (or no run_dir)."""
+    path = None if run_dir is None else pathlib.Path(run_dir) / STATE
+    if path is not None and path.is_file():
         return json.loads(path.read_text())
     return {"epoch": 0, "best": None, "best_epoch": None, "history": []}
 
@@ -152,15 +165,18 @@ def history_csv(history):
 
 
 class RunCheckpoint(keras.callbacks.Callback):
-    """After each epoch: checkpoint, best model, history, then state.json (the commit)."""
+    """After each epoch: checkpoint, best model, history, then state.json (the commit).
+
+    With run_dir None it writes nothing and only keeps `state` (history, best epoch).
+    """
 
     def __init__(self, run_dir, state, *, keep, ema=None, chief=True):
         super().__init__()
-        self.run_dir = pathlib.Path(run_dir)
+        self.run_dir = None if run_dir is None else pathlib.Path(run_dir)
         self.state = state
         self.keep = keep
         self.ema = ema  # the SwapEMAWeights callback when training with EMA
-        self.chief = chief  # only one worker writes files
+        self.writes = chief and run_dir is not None  # only one worker writes files
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
@@ -168,11 +184,11 @@ class RunCheckpoint(keras.callbacks.Callback):
         row = {"epoch": done, "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))}
         row.update({key: float(value) for key, value in logs.items()})
         accuracy = row.get("val_accuracy")
-        if self.chief:
+        if self.writes:
             (self.run_dir / CHECKPOINTS).mkdir(exist_ok=True)
             save_model(self.model, checkpoint_path(self.run_dir, done))
         is_best = self.state["best"] is None or (accuracy is not None and accuracy > self.state["best"])
-        if is_best and self.chief:
+        if is_best and self.writes:
             if self.ema is not None:  # the best model is the EMA weights that were validated
                 self.ema._swap_variables()
             save_model(self.model, self.run_dir / MODEL)
@@ -182,7 +198,7 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.state.update(best=accuracy, best_epoch=done)
         self.state["epoch"] = done
         self.state["history"] = [r for r in self.state["history"] if r["epoch"] < done] + [row]
-        if self.chief:
+        if self.writes:
             write_atomically(self.run_dir / HISTORY, history_csv(self.state["history"]))
             write_json(self.run_dir / STATE, self.state)
             for old in range(done - self.keep, 0, -1):

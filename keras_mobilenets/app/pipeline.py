@@ -14,17 +14,15 @@ import time
 from pathlib import Path
 
 from keras_mobilenets.files import write_atomically
+from keras_mobilenets.training import config as train_config
 
-# Small defaults for the bundled 8x8 digits: the whole pipeline fits in minutes on 2 cores.
-DIGITS_DEFAULTS = {"image_size": 64, "epochs": 8, "qat_epochs": 2, "batch_size": 64}
+# Small defaults for the bundled 8x8 digits: the whole pipeline fits in minutes on 2 cores
+# (and no flips: digits are not mirror-symmetric). Other training settings: TrainConfig's.
+DIGITS_DEFAULTS = {"image_size": 64, "epochs": 8, "qat_epochs": 2, "batch_size": 64, "flip": False}
 DEFAULTS = {"image_size": 224, "epochs": 10, "qat_epochs": 3, "batch_size": 64}
-# Training options a user may set, as fit() names them (None: fit's default).
-TRAINING_OPTIONS = {"weights": None, "freeze_epochs": 0, "alpha": None, "flip": None, "learning_rate": None,
-                    "data_dir": None, "download": False}
 # The settings each stage depends on; a change redoes that stage and every later one.
 STAGE_SETTINGS = {
-    "train": ("dataset", "image_size", "epochs", "batch_size", "weights", "freeze_epochs", "alpha", "flip",
-              "learning_rate", "data_dir"),
+    "train": ("dataset", *train_config.TRAINED_BY),
     "qat": ("qat_epochs",),
     "benchmark": ("benchmark_runs",),
 }
@@ -43,19 +41,10 @@ def add_commands(subparsers):
     parser.add_argument("--dataset", default="digits",
                         help="digits (bundled, offline; the default), tfds:NAME, or a folder of class sub-folders")
     parser.add_argument("--run", dest="run_dir", default="runs/pipeline", help="output directory (default: runs/pipeline)")
-    parser.add_argument("--image-size", type=int, help="input size (default: 64 for digits, else 224)")
-    parser.add_argument("--epochs", type=int, help="float training epochs (default: 8 for digits, else 10)")
     parser.add_argument("--qat-epochs", type=int, help="QAT fine-tuning epochs (default: 2 for digits, else 3)")
-    parser.add_argument("--batch-size", type=int, help="batch size (default: 64)")
-    parser.add_argument("--weights", help="start the backbone from 'imagenet' or a weights file (default: none)")
-    parser.add_argument("--freeze-epochs", type=int, default=0,
-                        help="epochs with the backbone frozen, for transfer learning (default: 0)")
-    parser.add_argument("--alpha", type=float, help="width multiplier, V1-V3 (default: 1.0)")
-    parser.add_argument("--learning-rate", type=float, help="peak learning rate (default: the recipe's)")
-    parser.add_argument("--no-flip", action="store_true",
-                        help="no horizontal flips (default: flips, except for digits)")
-    parser.add_argument("--data-dir", help="TFDS data directory (default: TFDS's)")
-    parser.add_argument("--download", action="store_true", help="let TFDS download the data set (default: no)")
+    train_config.add_arguments(parser, shown={
+        "image_size": "64 for digits, else 224", "epochs": "8 for digits, else 10",
+        "flip": "on, off for digits"})
     parser.add_argument("--benchmark-runs", type=int, default=50, help="timed runs per .tflite (default: 50)")
     parser.add_argument("--redo", action="store_true",
                         help="on a run made with other settings, redo the stages they change (default: refuse)")
@@ -64,25 +53,18 @@ def add_commands(subparsers):
 
 def run_command(args):
     models = [name.strip() for name in args.model.split(",") if name.strip()]
-    report = run_pipeline(
-        models, dataset=args.dataset, run_dir=args.run_dir, image_size=args.image_size,
-        epochs=args.epochs, qat_epochs=args.qat_epochs, batch_size=args.batch_size,
-        benchmark_runs=args.benchmark_runs, redo=args.redo, weights=args.weights,
-        freeze_epochs=args.freeze_epochs, alpha=args.alpha, learning_rate=args.learning_rate,
-        flip=False if args.no_flip else None, data_dir=args.data_dir, download=args.download,
-    )
+    report = run_pipeline(models, dataset=args.dataset, run_dir=args.run_dir, qat_epochs=args.qat_epochs,
+                          benchmark_runs=args.benchmark_runs, redo=args.redo, **train_config.given(args))
     print(f"report: {report}")
     return 0
 
 
 def settings_for(dataset, *, benchmark_runs=50, **given):
     """Every setting of a pipeline run, defaults filled in (what the run records and the report states)."""
-    defaults = DIGITS_DEFAULTS if dataset == "digits" else DEFAULTS
-    settings = {"dataset": str(dataset), "benchmark_runs": benchmark_runs}
-    settings.update({key: given.get(key) or value for key, value in defaults.items()})
-    settings.update({key: given.get(key, value) for key, value in TRAINING_OPTIONS.items()})
-    if settings["flip"] is None:
-        settings["flip"] = dataset != "digits"  # digits are not mirror-symmetric
+    settings = {"dataset": str(dataset), "benchmark_runs": benchmark_runs,
+                **{name: field.default for name, field in train_config.FIELDS.items()},
+                **(DIGITS_DEFAULTS if dataset == "digits" else DEFAULTS)}
+    settings.update({key: value for key, value in given.items() if value is not None})
     return settings
 
 
@@ -159,11 +141,7 @@ def run_model(model, run_dir, settings, *, redo=False):
     stage = _Stages(state, state_path, total=len(STAGES))
 
     def train():
-        fit(model, run_dir=run_dir, dataset=settings["dataset"], epochs=settings["epochs"],
-            batch_size=settings["batch_size"], image_size=settings["image_size"], weights=settings["weights"],
-            freeze_epochs=settings["freeze_epochs"], learning_rate=settings["learning_rate"],
-            flip=settings["flip"], data_dir=settings["data_dir"], download=settings["download"],
-            model_kwargs={"alpha": settings["alpha"]} if settings["alpha"] is not None else None)
+        fit(model, settings["dataset"], run_dir=run_dir, **{name: settings[name] for name in train_config.NAMES})
         return {"epochs": settings["epochs"]}
 
     def qat_fine_tune():
@@ -205,8 +183,8 @@ def run_model(model, run_dir, settings, *, redo=False):
 def run_pipeline(models=("v3_small",), *, dataset="digits", run_dir="runs/pipeline", redo=False, **given):
     """Run every stage for each model and write report.html / report.md in run_dir.
 
-    `given`: image_size, epochs, qat_epochs, batch_size, benchmark_runs and the
-    training options of TRAINING_OPTIONS (None: the default).
+    `given`: qat_epochs, benchmark_runs and the training settings of
+    TrainConfig (training/config.py); None: the default.
     """
     import keras_mobilenets as kmn
     from keras_mobilenets.app.report import write_report
@@ -215,9 +193,10 @@ def run_pipeline(models=("v3_small",), *, dataset="digits", run_dir="runs/pipeli
     for model in models:
         if model not in kmn.VARIANTS:
             raise ValueError(f"model: unknown variant {model!r}; choose from {', '.join(kmn.VARIANTS)}")
-    unknown = set(given) - set(DEFAULTS) - set(TRAINING_OPTIONS) - {"benchmark_runs"}
+    allowed = ("qat_epochs", "benchmark_runs", *train_config.NAMES)
+    unknown = sorted(set(given) - set(allowed))
     if unknown:
-        raise ValueError(f"unknown pipeline options {sorted(unknown)}")
+        raise ValueError(f"unknown pipeline option(s) {', '.join(unknown)}; the options are: {', '.join(allowed)}")
     settings = settings_for(dataset, **{key: value for key, value in given.items() if value is not None})
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
