@@ -210,11 +210,11 @@ def test_qat_of_a_missing_run_says_what_to_do(tmp_path):
     from keras_mobilenets.training import qat, runs
 
     with pytest.raises(FileNotFoundError, match="not a run directory"):
-        qat.quantization_aware(tmp_path / "nothing", epochs=1)
+        qat.quantization_aware_run(tmp_path / "nothing", epochs=1)
     with pytest.raises(FileNotFoundError, match="qat_model.h5"):
         qat.load_qat_model(tmp_path)
     with pytest.raises(ValueError, match="epochs"):
-        qat.quantization_aware(tmp_path, epochs=0)
+        qat.quantization_aware_run(tmp_path, epochs=0)
 
 
 @pytest.mark.parametrize("batch_norm", ["frozen", "train"])
