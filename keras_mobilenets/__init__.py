@@ -4,6 +4,9 @@
     model = kmn.V3Small(classes=5)
     kmn.profile(model).total_macs
 
+`VARIANTS` names the variants `kmn.build(name, ...)` builds; `BUILDERS` maps
+each name to its builder (`kmn.V1` ... `kmn.V4HybridLarge`).
+
 The training and TFLite stages are `kmn.training` (fit, quantization_aware,
 ...) and `kmn.tflite` (convert, evaluate, benchmark, ...).
 
