@@ -224,7 +224,17 @@ def _examples(dataset, argument, image_shape):
 
 
 def load_qat_model(run_dir):
-    """The run's QAT tf_keras model (qat_model.h5), loaded with our custom objects."""
+    """The QAT tf_keras model a run holds (qat_model.h5), ready to convert with "qat-int8".
+
+    Args:
+        run_dir: the run directory `quantization_aware_run` fine-tuned into.
+
+    Returns:
+        The QAT tf_keras model, loaded with our layers and QuantizeConfigs.
+
+    Raises:
+        FileNotFoundError: the run has no qat_model.h5.
+    """
     import tf_keras
 
     from keras_mobilenets.training import runs
