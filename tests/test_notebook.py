@@ -118,6 +118,9 @@ def test_quantization_aware_says_what_is_wrong_with_its_inputs():
         kmn.training.quantization_aware(model, _digits(64).train, epochs=1)
     with pytest.raises(ValueError, match="train_data: must be a tf.data.Dataset"):
         kmn.training.quantization_aware(model, np.zeros((4, SIZE, SIZE, 3)), epochs=1)
+    backbone = kmn.V3Small(alpha=0.35, input_shape=(SIZE, SIZE, 3), include_top=False, pooling="avg")
+    with pytest.raises(ValueError, match="include_top=True"):
+        kmn.training.quantization_aware(backbone, splits.train, epochs=1)
     with pytest.raises(ValueError, match="epochs: must be a positive integer, got 0"):
         kmn.training.quantization_aware(model, splits.train, epochs=0)
 

@@ -191,6 +191,9 @@ def _prepare(model, train_data, validation_data, *, batch_size, batch_norm, flip
     from keras_mobilenets.training.qat_model import qat_model_from
 
     variant, arguments = architecture_of(model)
+    if not arguments["include_top"]:
+        raise ValueError("model: quantization-aware training fine-tunes a classifier on labels; "
+                         "give a model built with include_top=True")
     image_shape = tuple(model.inputs[0].shape[1:])
     classes = int(model.outputs[0].shape[-1])  # one-hot labels: what label smoothing needs
     train = _examples(train_data, "train_data", image_shape)
