@@ -164,27 +164,24 @@ _INPUT_SHAPE = """\
         Channels: 3, or 1 without weights.
 """
 
-_KERAS_APPLICATIONS_WEIGHTS = (
-    'None (random initialization, the default), "imagenet"\n'
-    "        (keras.applications' published file for these arguments, downloaded\n"
-    "        once into ~/.keras/models; input sizes {sizes} have their own file,\n"
-    "        others load the 224 one with a warning), or the path of a .keras,\n"
-    "        .weights.h5 or keras.applications .h5 file.")
-_TIMM_WEIGHTS = (
-    'None (random initialization, the default), "imagenet" (timm\'s\n'
-    "        ImageNet checkpoint, downloaded once into ~/.keras/models and\n"
-    "        converted), a timm .safetensors checkpoint (one file or a list of\n"
-    "        its parts), or a .keras / .weights.h5 file. Pickle checkpoints\n"
-    "        (.pth, .bin, ...) are refused.")
+_KERAS_APPLICATIONS_WEIGHTS = """None (random initialization, the default), "imagenet"
+        (keras.applications' published file for these arguments, downloaded
+        once into ~/.keras/models; input sizes {sizes} have their own file,
+        others load the 224 one with a warning), or the path of a .keras,
+        .weights.h5 or keras.applications .h5 file."""
+_TIMM_WEIGHTS = """None (random initialization, the default), "imagenet" (timm's
+        ImageNet checkpoint, downloaded once into ~/.keras/models and
+        converted), a timm .safetensors checkpoint (one file or a list of
+        its parts), or a .keras / .weights.h5 file. Pickle checkpoints
+        (.pth, .bin, ...) are refused."""
 
 
 def _document(arch, summary, own_arguments=""):
     """A builder's docstring: its summary and own arguments, then the arguments all builders share."""
-    keras_family = arch.family != "v4"
     sizes = (" (fixed: the attention layers need them)" if any(isinstance(row, MobileMQA) for row in arch.rows)
              else ", or None for any size")
     weights = (_KERAS_APPLICATIONS_WEIGHTS.format(sizes=", ".join(map(str, weight_files.IMAGENET_SIZES[arch.family])))
-               if keras_family else _TIMM_WEIGHTS)
+               if arch.family != "v4" else _TIMM_WEIGHTS)
     normalization = "to -1..1" if arch.preprocessing == "minus_one_to_one" else "by the ImageNet mean and std"
 
     def decorate(builder):
