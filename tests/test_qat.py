@@ -276,6 +276,7 @@ def test_interrupted_fine_tune_resumes_with_its_history_and_best_score(tmp_path)
     qat.fine_tune(qat_model.qat_model_from(float_model, name, **kwargs), batches, batches,
                   epochs=3, run_dir=tmp_path, verbose=0)
     assert history.read_text().count("\n") == 4  # header + epochs 1, 2, 3: resumed, not restarted
+    assert [line.split(",")[0] for line in history.read_text().splitlines()] == ["epoch", "1", "2", "3"]
     assert not [path for path in (tmp_path / runs.QAT_BACKUP).rglob("*") if path.is_file()]
     qat.fine_tune(qat_model.qat_model_from(float_model, name, **kwargs), batches, batches,
                   epochs=1, run_dir=tmp_path, verbose=0)
