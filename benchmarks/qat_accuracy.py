@@ -44,7 +44,7 @@ def run_once(model, seed, root, args):
     ptq_path = convert(float_model, run_dir / "ptq_int8.tflite", quantization="int8",
                        representative_data=splits.train, input_type="uint8", output_type="int8")
     ptq = evaluate(ptq_path, splits.test, keras_model=float_model, progress=False)
-    qat_model = qat.quantization_aware(run_dir, epochs=args.qat_epochs, verbose=0)
+    qat_model = qat.quantization_aware_run(run_dir, epochs=args.qat_epochs, verbose=0)
     qat_path = convert(qat_model, run_dir / "qat_int8.tflite", quantization="qat-int8",
                        input_type="uint8", output_type="int8")
     qat_result = evaluate(qat_path, splits.test, keras_model=qat_model, progress=False)

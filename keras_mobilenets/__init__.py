@@ -4,18 +4,21 @@
     model = kmn.V3Small(classes=5)
     kmn.profile(model).total_macs
 
-The training and TFLite stages live in `keras_mobilenets.training` and
-`keras_mobilenets.tflite`.
+`VARIANTS` names the variants `kmn.build(name, ...)` builds; `BUILDERS` maps
+each name to its builder (`kmn.V1` ... `kmn.V4HybridLarge`).
+
+The training and TFLite stages are `kmn.training` (fit, quantization_aware,
+...) and `kmn.tflite` (convert, evaluate, benchmark, ...).
 
 Names are imported on first use (PEP 562), so that importing the package, or
 running `keras-mobilenets --help`, does not start TensorFlow.
 """
-import importlib
+from keras_mobilenets.lazy import exports
 
 __version__ = "0.1.0"
 
-# public name -> the module that defines it
-_EXPORTS = {
+# public name -> the module that defines it (None: a submodule)
+__all__, __getattr__, __dir__ = exports(__name__, {
     "BUILDERS": "keras_mobilenets.models",
     "V1": "keras_mobilenets.models",
     "V2": "keras_mobilenets.models",
@@ -28,22 +31,12 @@ _EXPORTS = {
     "V4HybridMedium": "keras_mobilenets.models",
     "VARIANTS": "keras_mobilenets.models",
     "build": "keras_mobilenets.models",
+    "architecture_of": "keras_mobilenets.models",
+    "MobileNet": "keras_mobilenets.layers",
     "LayerScale": "keras_mobilenets.layers",
+    "decode_predictions": "keras_mobilenets.imagenet",
     "profile": "keras_mobilenets.profiling",
-    "blocks": None,  # a module of its own
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'keras_mobilenets' has no attribute {name!r}")
-    module = _EXPORTS[name]
-    value = importlib.import_module(f"keras_mobilenets.{name}") if module is None else getattr(
-        importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+    "blocks": None,
+    "training": None,
+    "tflite": None,
+})

@@ -104,9 +104,16 @@ def build_model(
     alpha=1.0,
     depth_multiplier=1,
     name=None,
+    variant=None,
+    build_arguments=None,
 ):
-    """Build `arch` as a functional model. Arguments are checked by the public builders."""
-    keras = active_kit().keras
+    """Build `arch` as a functional model. Arguments are checked by the public builders.
+
+    `variant` and `build_arguments` are the record a Keras 3 model keeps of how
+    it was built (see layers.MobileNet).
+    """
+    kit = active_kit()
+    keras = kit.keras
     if input_tensor is None:
         inputs = keras.layers.Input(shape=input_shape, name="image")
     else:
@@ -135,4 +142,4 @@ def build_model(
         x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
 
     model_inputs = inputs if input_tensor is None else keras.utils.get_source_inputs(input_tensor)
-    return keras.Model(model_inputs, x, name=name or arch.name)
+    return kit.model(model_inputs, x, name=name or arch.name, variant=variant, build_arguments=build_arguments)

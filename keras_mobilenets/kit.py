@@ -19,6 +19,8 @@ class KerasKit:
     keras: Any  # the keras or the tf_keras module
     activation: Callable[[str, str], Any]  # (activation name, layer name) -> layer
     layer_scale: Callable[..., Any]  # (init value, name=) -> a callable that applies layer scale
+    # (inputs, outputs, name=, variant=, build_arguments=) -> the model; Keras 3 keeps the record
+    model: Callable[..., Any]
 
 
 ACTIVATIONS = ("relu", "relu6", "hard_swish", "hard_sigmoid", "gelu")
@@ -41,9 +43,9 @@ def _keras3_activation(activation, name):
 def keras3_kit():
     import keras
 
-    from keras_mobilenets.layers import LayerScale
+    from keras_mobilenets.layers import LayerScale, MobileNet
 
-    return KerasKit(keras=keras, activation=_keras3_activation, layer_scale=LayerScale)
+    return KerasKit(keras=keras, activation=_keras3_activation, layer_scale=LayerScale, model=MobileNet)
 
 
 _active_kit = contextvars.ContextVar("keras_mobilenets_kit", default=None)

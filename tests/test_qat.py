@@ -209,11 +209,11 @@ def test_qat_of_a_missing_run_says_what_to_do(tmp_path):
     from keras_mobilenets.training import qat, runs
 
     with pytest.raises(FileNotFoundError, match="not a run directory"):
-        qat.quantization_aware(tmp_path / "nothing", epochs=1)
+        qat.quantization_aware_run(tmp_path / "nothing", epochs=1)
     with pytest.raises(FileNotFoundError, match="qat_model.h5"):
         qat.load_qat_model(tmp_path)
     with pytest.raises(ValueError, match="epochs"):
-        qat.quantization_aware(tmp_path, epochs=0)
+        qat.quantization_aware_run(tmp_path, epochs=0)
 
 
 @pytest.mark.parametrize("batch_norm", ["frozen", "train"])
@@ -275,6 +275,7 @@ def test_interrupted_fine_tune_resumes_with_its_history_and_best_score(tmp_path)
     qat.fine_tune(qat_model.qat_model_from(float_model, name, **kwargs), batches, batches,
                   epochs=3, run_dir=tmp_path, verbose=0)
     assert history.read_text().count("\n") == 4  # header + epochs 1, 2, 3: resumed, not restarted
+    assert [line.split(",")[0] for line in history.read_text().splitlines()] == ["epoch", "1", "2", "3"]
     assert not [path for path in (tmp_path / runs.QAT_BACKUP).rglob("*") if path.is_file()]
     qat.fine_tune(qat_model.qat_model_from(float_model, name, **kwargs), batches, batches,
                   epochs=1, run_dir=tmp_path, verbose=0)

@@ -12,10 +12,27 @@ from keras_mobilenets.tflite.metadata import read_model
 
 
 def evaluate(path, dataset, *, keras_model=None, batch_size=32, limit=None, progress=True):
-    """Top-1/top-5 of the .tflite on `dataset` (unbatched (image 0..255, label) pairs).
+    """Top-1 and top-5 accuracy of a .tflite file on a data set, run by LiteRT as on a phone.
 
-    With `keras_model`, also the share of images where both give the same
-    top-1 class and the largest difference between their outputs.
+    Args:
+        path: the .tflite file (batch 1, as `convert` writes them).
+        dataset: unbatched (image H x W x 3 in 0..255, integer label) pairs at
+            the file's input size, e.g. a split of `kmn.training.data.load`.
+        keras_model: the Keras (or QAT tf_keras) model the file was converted
+            from, or None (the default); with it, the result also says how
+            often both give the same top-1 class and their largest output difference.
+        batch_size: images read (and given to `keras_model`) at a time. Default 32.
+        limit: evaluate at most this many images; None (the default): all.
+        progress: show a progress bar. Default True.
+
+    Returns:
+        A dict: "model", "count", "top1", "top5", "top_k" (5, or fewer classes),
+        and with `keras_model` "agreement_top1" and "max_abs_difference".
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a truncated file, a file with a batch other than 1, images
+            of another size than the file's input, or no images.
     """
     from tqdm import tqdm
 

@@ -22,14 +22,39 @@ DEFAULT_SAMPLES = 200
 
 def convert(model, output_path, *, quantization="float32", representative_data=None,
             num_samples=DEFAULT_SAMPLES, input_type="float32", output_type="float32", metadata=None):
-    """Convert `model` and write the .tflite atomically; returns the path.
+    """Convert a Keras model to a .tflite file for LiteRT (batch 1), written atomically.
 
-    representative_data (int8 only): images HxWx3 in 0..255, as a tf.data
-    data set, an array or any iterable, of images or (image, label) pairs,
-    batched or not; the first `num_samples` calibrate the int8 ranges.
-    input_type/output_type other than float32 need an integer mode.
-    metadata: None, or dict(name=, description=, version=, labels=[...]) for
-    the Android metadata (see metadata.with_metadata).
+    int8 graphs stay whole in XNNPACK: the ops it runs in float only
+    (hard-swish, softmax, GELU) run in float between a DEQUANTIZE and a
+    QUANTIZE inside the one partition.
+
+    Args:
+        model: a Keras 3 model (any mode but "qat-int8"), or the QAT tf_keras
+            model of `kmn.training.quantization_aware` (for "qat-int8"). Its
+            input must be a fixed-size image (H, W, C).
+        output_path: where to write the .tflite file (folders are made).
+        quantization: "float32" (the default), "float16", "dynamic" (int8
+            weights, float activations), "int8" (post-training full-integer,
+            calibrated on `representative_data`) or "qat-int8" (full-integer
+            with the ranges quantization-aware training learned).
+        representative_data: "int8" only: images H x W x 3 in 0..255 at the
+            model's input size, as a tf.data data set, an array or any
+            iterable, of images or (image, label) pairs, batched or not.
+            Default None.
+        num_samples: how many representative images calibrate "int8". Default 200.
+        input_type: "float32" (the default), "uint8" or "int8"; integer types
+            need an integer mode.
+        output_type: "float32" (the default), "uint8" or "int8", likewise.
+        metadata: None (the default), or dict(name=, description=, version=,
+            labels=[...]) for the Android TFLite metadata (see metadata.with_metadata).
+
+    Returns:
+        `output_path`, as a string.
+
+    Raises:
+        ValueError: an unknown mode or type, "qat-int8" for a model that is not
+            a QAT tf_keras model, "int8" without representative images (or
+            with images of another size), or a model without a fixed input size.
     """
     _check_options(quantization, input_type, output_type, num_samples)
     import tensorflow as tf

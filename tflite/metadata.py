@@ -100,7 +100,21 @@ def with_metadata(data, *, name, description, version, labels, author="keras_mob
 
 
 def read(path):
-    """The metadata of a .tflite as a dict (None if it has none), with the tensors' quantization."""
+    """The Android metadata of a .tflite file (exported as `kmn.tflite.read_metadata`).
+
+    Args:
+        path: the .tflite file.
+
+    Returns:
+        None for a file without metadata; else a dict: "name", "description",
+        "version", "author", "license", "min_parser_version", and "inputs" and
+        "outputs", one dict per tensor (its name, description, normalization,
+        stats and, for integer tensors, "quantization" scale and zero point).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a truncated file, or a metadata entry that is not ModelMetadata.
+    """
     data = read_model(path)
     model = schema.Model.GetRootAs(data, 0)
     buffer = _find_metadata(model)
@@ -124,7 +138,18 @@ def read(path):
 
 
 def read_labels(path):
-    """The labels packed in the .tflite's associated labels.txt."""
+    """The class labels packed in a .tflite file (its associated labels.txt), in output order.
+
+    Args:
+        path: the .tflite file.
+
+    Returns:
+        A list of label strings.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a truncated file, or one with no packed labels.txt.
+    """
     data = read_model(path)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:

@@ -17,10 +17,24 @@ def as_run(run):
 
 def convert_run(run, quantization, *, output=None, num_samples=DEFAULT_SAMPLES, input_type="float32",
                 output_type="float32"):
-    """Convert the run's model (the QAT model for qat-int8) to `output` (default: model_<mode>.tflite).
+    """Convert a run's model to a .tflite file with the run's labels in its metadata.
 
-    int8 calibrates on the run's training split only; the file carries the
-    run's labels in its metadata; conversions.json records what it came from.
+    int8 calibrates on the run's training split only; conversions.json
+    records what each file of the run came from (what `evaluate_run` compares with).
+
+    Args:
+        run: a run directory (path) or a `keras_mobilenets.training.Run`.
+        quantization: a mode of `convert`; "qat-int8" converts the run's QAT
+            model (qat_model.h5), every other mode its model.keras.
+        output: the file to write; None (the default): model_<quantization>.tflite in the run.
+        num_samples, input_type, output_type: as for `convert`.
+
+    Returns:
+        The path of the .tflite file.
+
+    Raises:
+        ValueError: an unknown mode or type (see `convert`).
+        FileNotFoundError: not a run directory, or the model to convert is not there yet.
     """
     if quantization not in MODES:
         raise ValueError(f"quantization: unknown {quantization!r}; choose one of {', '.join(MODES)}")
@@ -43,7 +57,22 @@ def convert_run(run, quantization, *, output=None, num_samples=DEFAULT_SAMPLES, 
 
 
 def evaluate_run(run, path, *, split="test", limit=None, progress=True):
-    """Top-1/top-5 of a run's .tflite on the run's own `split`, and its agreement with the model it came from."""
+    """Top-1/top-5 of a run's .tflite file on the run's own split, and its agreement with its source model.
+
+    Args:
+        run: a run directory (path) or a `keras_mobilenets.training.Run`.
+        path: a .tflite file `convert_run` wrote for this run.
+        split: "test" (the default), "validation" or "train".
+        limit, progress: as for `evaluate`.
+
+    Returns:
+        `evaluate`'s dict, with "dataset", "split" and "compared_with"
+        ("model" or "qat_model", the model the file came from).
+
+    Raises:
+        ValueError: a file this run's conversions.json does not list.
+        FileNotFoundError: not a run directory.
+    """
     run = as_run(run)
     source = run.conversions().get(pathlib.Path(path).name, {}).get("source")
     if source is None:

@@ -12,10 +12,29 @@ SPLITS = ("train", "validation", "test")
 
 
 def evaluate(model_or_run, *, dataset=None, split="test", batch_size=64, data_dir=None, download=False):
-    """Scores a run directory (its model.keras on its own data) or a .keras file on `dataset`.
+    """Top-1, top-5 and a confusion matrix of a trained Keras model on a data set split.
 
-    Writes the confusion matrix as PNG (and the figures as JSON) next to the
-    model, and returns {"top1", "top5", "count", ...}.
+    Writes the confusion matrix as PNG (and the figures as JSON) next to the model.
+
+    Args:
+        model_or_run: a run directory (its model.keras, on the run's own
+            splits) or a .keras file.
+        dataset: the data source ("digits", "tfds:NAME" or a folder); None
+            (the default) takes the run's.
+        split: "test" (the default), "validation" or "train".
+        batch_size: Default 64.
+        data_dir: TFDS data directory (None: TFDS's). Default None.
+        download: let TFDS download the data set. Default False.
+
+    Returns:
+        A dict: "model", "dataset", "split", "count", "top1", "top5", "top_k"
+        and "confusion_matrix_png".
+
+    Raises:
+        FileNotFoundError: a path or model file that does not exist.
+        ValueError: an unknown split, a file that is no .keras, a model outside
+            a run without `dataset`, a data set with another number of classes,
+            or an empty split.
     """
     if split not in SPLITS:
         raise ValueError(f"split: unknown {split!r}; choose one of {', '.join(SPLITS)}")

@@ -277,7 +277,8 @@ def _make_model(model, build_kwargs, config, *, fresh):
     The backbone is what the variant has without its top (include_top=False).
     """
     if not isinstance(model, str):  # a model built elsewhere: copy it into this scope
-        clone = keras.models.clone_model(model)
+        # from_config, not clone_model: a kmn model keeps its record of how it was built (QAT needs it)
+        clone = type(model).from_config(model.get_config())
         clone.set_weights(model.get_weights())
         return clone, frozenset()
     freeze = config.freeze_epochs > 0

@@ -1,7 +1,8 @@
-"""Quantization-aware training: a trained float run -> an int8-ready tf_keras model in the run.
+"""Quantization-aware training: a trained float model -> an int8-ready tf_keras model.
 
-    qat_model = keras_mobilenets.training.quantization_aware("runs/flowers", epochs=3)
-    qat_model = keras_mobilenets.training.qat.load_qat_model("runs/flowers")
+    qat_model = kmn.training.quantization_aware(model, train, validation, epochs=3)   # in memory
+    qat_model = kmn.training.quantization_aware_run("runs/flowers", epochs=3)          # a run directory
+    qat_model = kmn.training.load_qat_model("runs/flowers")
 
 tfmot and tf_keras are imported inside the functions only: importing this
 module leaves Keras 3 alone.
@@ -15,20 +16,6 @@ from keras_mobilenets.files import save_atomically
 # 3 seeds) it kept int8 top-1 closest to float and agreement >= 98% on every seed; 1e-4 did not.
 LEARNING_RATE = 3e-5
 BATCH_NORM_MODES = ("frozen", "train")
-
-
-def _read_run(run_dir):
-    from keras_mobilenets.training import runs
-
-    config = runs.read_config(run_dir)
-    if not (pathlib.Path(run_dir) / runs.MODEL).is_file():
-        raise FileNotFoundError(f"run {run_dir}: no {runs.MODEL} yet; finish training it first")
-    if not config.get("model"):
-        raise ValueError(
-            f"run {run_dir}: was trained from a Keras model object, not a variant name, so its "
-            "architecture cannot be rebuilt in tf_keras; train it with --model NAME"
-        )
-    return config
 
 
 def _best_model_saver(path, monitor, best_so_far=None):
@@ -47,6 +34,17 @@ def _best_model_saver(path, monitor, best_so_far=None):
     return SaveBest()
 
 
+def _history_logger(path):
+    """tf_keras's CSVLogger (appending, for resumed fine-tunes), counting epochs from 1 as history.csv does."""
+    import tf_keras
+
+    class FromOne(tf_keras.callbacks.CSVLogger):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch + 1, logs)
+
+    return FromOne(str(path), append=True)
+
+
 def _best_so_far(history_path, monitor):
     """The best `monitor` value in a fine-tune's CSV history (None without one)."""
     if not history_path.is_file():
@@ -57,7 +55,7 @@ def _best_so_far(history_path, monitor):
 
 
 def fine_tune(qat_model, train, validation, *, epochs, learning_rate=LEARNING_RATE, label_smoothing=0.0,
-              run_dir=None, verbose="auto"):
+              run_dir=None, callbacks=None, verbose="auto"):
     """Fine-tune a QAT model on batched (image, one-hot label) data sets; with `run_dir`, resumable.
 
     In a run directory, an interrupted fine-tune started again resumes from its
@@ -74,7 +72,7 @@ def fine_tune(qat_model, train, validation, *, epochs, learning_rate=LEARNING_RA
         loss=tf_keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=[tf_keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
-    callbacks = []
+    callbacks = list(callbacks or [])
     if run_dir is not None:
         run_dir = pathlib.Path(run_dir)
         history = run_dir / runs.QAT_HISTORY
@@ -82,9 +80,9 @@ def fine_tune(qat_model, train, validation, *, epochs, learning_rate=LEARNING_RA
         resuming = any(path.is_file() for path in (run_dir / runs.QAT_BACKUP).rglob("*"))
         if not resuming:
             history.unlink(missing_ok=True)
-        callbacks = [
+        callbacks += [
             tf_keras.callbacks.BackupAndRestore(str(run_dir / runs.QAT_BACKUP)),
-            tf_keras.callbacks.CSVLogger(str(history), append=True),
+            _history_logger(history),
             _best_model_saver(run_dir / runs.QAT_MODEL, "val_accuracy",
                               best_so_far=_best_so_far(history, "val_accuracy") if resuming else None),
         ]
@@ -93,42 +91,149 @@ def fine_tune(qat_model, train, validation, *, epochs, learning_rate=LEARNING_RA
     )
 
 
-def quantization_aware(run_dir, *, epochs, batch_size=32, learning_rate=LEARNING_RATE, batch_norm="frozen",
-                       verbose="auto"):
-    """QAT-fine-tune the run's float model on its own data; saves and returns the QAT model.
+def quantization_aware(model, train_data, validation_data=None, *, epochs=3, batch_size=32,
+                       learning_rate=LEARNING_RATE, batch_norm="frozen", label_smoothing=0.1, flip=True,
+                       min_crop_area=0.25, callbacks=None, verbose="auto"):
+    """Quantization-aware fine-tuning of a trained Keras 3 model in memory; returns the QAT model.
 
-    The architecture is rebuilt in tf_keras from the same tables, the float
-    weights are copied over, tfmot's 8-bit fake quantization is applied (conv +
-    BN + ReLU folded as tfmot does; our configs for squeeze-excite, hard-swish
-    and the preprocessing) and the model fine-tunes with a small learning rate
-    and the float run's loss (label smoothing); BatchNorm stays frozen unless
-    `batch_norm="train"` (see qat_model.qat_model_from).
-    The model outputs probabilities, as the float model does.
+    The architecture is rebuilt in tf_keras (tfmot quantizes only Keras 2
+    models) from the variant and arguments the model records (see
+    `keras_mobilenets.architecture_of`), the float weights are copied over,
+    tfmot's 8-bit fake quantization is applied (conv + BN + ReLU folded as
+    tfmot does; our configs for squeeze-excite, hard-swish, the preprocessing
+    and attention) and the model fine-tunes with a small learning rate. Convert
+    the result with `kmn.tflite.convert(qat_model, path, quantization="qat-int8")`.
+
+    Args:
+        model: a Keras 3 model built by a keras_mobilenets builder (`kmn.V3Small(...)`,
+            `kmn.build(...)`), trained or not, or loaded from the `.keras` file of one.
+        train_data: a `tf.data.Dataset` of (image, integer label) pairs, images
+            H x W x 3 in 0..255 at the model's input size, unbatched like
+            `tfds.load(..., as_supervised=True)` gives them (a batched one is
+            unbatched). Shuffled and augmented as `fit` does.
+        validation_data: the same kind of data set, or None (the default): no validation.
+        epochs: fine-tuning epochs. Default 3.
+        batch_size: Default 32.
+        learning_rate: Adam's learning rate. Default 3e-5 (QAT only adjusts a trained model).
+        batch_norm: "frozen" (the default): BatchNorm keeps the float model's
+            statistics, which the int8 graph folds; "train": batch statistics.
+        label_smoothing: of the cross-entropy loss; default 0.1, as `fit`'s.
+        flip: random horizontal flips while training. Default True.
+        min_crop_area: smallest random crop, as a fraction of the image. Default 0.25.
+        callbacks: tf_keras callbacks passed to the QAT model's `fit` (Keras 3
+            callbacks do not work on a tf_keras model). Default None.
+        verbose: Keras progress output. Default "auto".
+
+    Returns:
+        The fine-tuned QAT tf_keras model (probabilities out, as the float model).
+
+    Raises:
+        ValueError: a model no keras_mobilenets builder made, data that is not
+            (image, label) pairs at the model's input size, or a bad option.
     """
-    from keras_mobilenets.training import data, runs
-    from keras_mobilenets.training.qat_model import check_supported, qat_model_from
+    _check_epochs(epochs)
+    qat_model, train, validation = _prepare(model, train_data, validation_data,
+                                            batch_size=batch_size, batch_norm=batch_norm, flip=flip,
+                                            min_crop_area=min_crop_area)
+    fine_tune(qat_model, train, validation, epochs=epochs, learning_rate=learning_rate,
+              label_smoothing=label_smoothing, callbacks=callbacks, verbose=verbose)
+    return qat_model
 
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs: must be a positive integer, got {epochs!r}")
-    config = _read_run(run_dir)
-    check_supported(config["model"])
-    run = runs.Run(run_dir)
+
+def quantization_aware_run(run, *, epochs=3, batch_size=32, learning_rate=LEARNING_RATE, batch_norm="frozen",
+                           verbose="auto"):
+    """Quantization-aware fine-tuning of a run's float model on the run's own data, into the run.
+
+    What `keras-mobilenets qat` and the pipeline call. The run's model.keras
+    fine-tunes on its training split (with the run's augmentation and label
+    smoothing) and is validated on its validation split; the best model by
+    validation accuracy is saved as qat_model.h5 and the history as
+    qat_history.csv. An interrupted fine-tune started again resumes from its
+    last finished epoch.
+
+    Args:
+        run: a run directory (path) or a `keras_mobilenets.training.Run`.
+        epochs, batch_size, learning_rate, batch_norm, verbose: as for
+            `quantization_aware`.
+
+    Returns:
+        The best QAT tf_keras model (as saved in qat_model.h5).
+
+    Raises:
+        FileNotFoundError: not a run directory, or a run with no model.keras yet.
+        ValueError: a run whose model no keras_mobilenets builder made, or a bad option.
+    """
+    from keras_mobilenets.training import runs
+
+    _check_epochs(epochs)
+    run = run if isinstance(run, runs.Run) else runs.Run(run)
+    config = run.config
+    model = run.float_model()
     splits = run.splits()
-    # The float run's augmentation: e.g. no flips for digits.
-    classes = len(splits.class_names)  # one-hot labels: the float run's label smoothing
-    train = data.pipeline(splits.train, batch_size, training=True, flip=config.get("flip", True),
-                          min_crop_area=config.get("min_crop_area", 0.25), one_hot_classes=classes)
-    validation = data.pipeline(splits.validation, batch_size, training=False, one_hot_classes=classes)
-    qat_model = qat_model_from(run.float_model(), config["model"], batch_norm=batch_norm, calibration_data=train,
-                               **config["model_kwargs"])
-    fine_tune(qat_model, train, validation, epochs=epochs,
-              learning_rate=learning_rate, label_smoothing=config["label_smoothing"],
-              run_dir=run_dir, verbose=verbose)
-    return load_qat_model(run_dir)
+    qat_model, train, validation = _prepare(model, splits.train, splits.validation,
+                                            batch_size=batch_size, batch_norm=batch_norm,
+                                            flip=config.get("flip", True),
+                                            min_crop_area=config.get("min_crop_area", 0.25))
+    fine_tune(qat_model, train, validation, epochs=epochs, learning_rate=learning_rate,
+              label_smoothing=config["label_smoothing"], run_dir=run.dir, verbose=verbose)
+    return load_qat_model(run.dir)
+
+
+def _check_epochs(epochs):
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"epochs: must be a positive integer, got {epochs!r}")
+
+
+def _prepare(model, train_data, validation_data, *, batch_size, batch_norm, flip, min_crop_area):
+    """The QAT model of `model`, and the batched one-hot data sets it fine-tunes on."""
+    from keras_mobilenets.models import architecture_of
+    from keras_mobilenets.training import data
+    from keras_mobilenets.training.qat_model import qat_model_from
+
+    variant, arguments = architecture_of(model)
+    if not arguments["include_top"]:
+        raise ValueError("model: quantization-aware training fine-tunes a classifier on labels; "
+                         "give a model built with include_top=True")
+    image_shape = tuple(model.inputs[0].shape[1:])
+    classes = int(model.outputs[0].shape[-1])  # one-hot labels: what label smoothing needs
+    train = _examples(train_data, "train_data", image_shape, training=True)
+    validation = None if validation_data is None else _examples(validation_data, "validation_data", image_shape,
+                                                                 training=False)
+    train = data.pipeline(train, batch_size, training=True, flip=flip, min_crop_area=min_crop_area,
+                          one_hot_classes=classes)
+    if validation is not None:
+        validation = data.pipeline(validation, batch_size, training=False, one_hot_classes=classes)
+    qat_model = qat_model_from(model, variant, batch_norm=batch_norm, calibration_data=train, **arguments)
+    return qat_model, train, validation
+
+
+def _examples(dataset, argument, image_shape, *, training):
+    """`dataset` as the model's (image, label) examples, made as fit makes them (data.examples)."""
+    import tensorflow as tf
+
+    from keras_mobilenets.training import data
+
+    if not isinstance(dataset, tf.data.Dataset):
+        raise ValueError(f"{argument}: must be a tf.data.Dataset of (image, integer label) pairs, "
+                         f"got {type(dataset).__name__}")
+    height, width = image_shape[:2]
+    if height is None or height != width:
+        raise ValueError(f"model: needs a fixed square input, got {image_shape}")
+    return data.examples(dataset, argument, image_size=height, training=training)
 
 
 def load_qat_model(run_dir):
-    """The run's QAT tf_keras model (qat_model.h5), loaded with our custom objects."""
+    """The QAT tf_keras model a run holds (qat_model.h5), ready to convert with "qat-int8".
+
+    Args:
+        run_dir: the run directory `quantization_aware_run` fine-tuned into.
+
+    Returns:
+        The QAT tf_keras model, loaded with our layers and QuantizeConfigs.
+
+    Raises:
+        FileNotFoundError: the run has no qat_model.h5.
+    """
     import tf_keras
 
     from keras_mobilenets.training import runs

@@ -18,10 +18,10 @@ def add_commands(subparsers):
 
 
 def run_qat(args):
-    from keras_mobilenets.training.qat import quantization_aware
+    from keras_mobilenets.training.qat import quantization_aware_run
     from keras_mobilenets.training.runs import QAT_MODEL
 
-    quantization_aware(args.run_dir, epochs=args.epochs, batch_size=args.batch_size,
+    quantization_aware_run(args.run_dir, epochs=args.epochs, batch_size=args.batch_size,
                        learning_rate=args.learning_rate, batch_norm=args.batch_norm)
     print(f"QAT model: {args.run_dir}/{QAT_MODEL}; convert it with "
           f"`keras-mobilenets convert --run {args.run_dir} --quantization qat-int8`")

@@ -27,6 +27,7 @@ import pathlib
 
 import keras
 
+import keras_mobilenets.layers  # noqa: F401  (registers MobileNet and LayerScale: load_model needs them)
 from keras_mobilenets.files import save_atomically, write_atomically
 
 CONFIG = "config.json"

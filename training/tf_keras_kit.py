@@ -156,7 +156,14 @@ def tf_keras_kit():
     from keras_mobilenets.kit import KerasKit
 
     keras = types.SimpleNamespace(layers=_Layers(), Model=tf_keras.Model, utils=tf_keras.utils)
-    return KerasKit(keras=keras, activation=_activation, layer_scale=_folded_layer_scale)
+    return KerasKit(keras=keras, activation=_activation, layer_scale=_folded_layer_scale, model=_plain_model)
+
+
+def _plain_model(inputs, outputs, name, variant, build_arguments):
+    """A tf_keras functional model: the QAT model needs no record of how it was built."""
+    import tf_keras
+
+    return tf_keras.Model(inputs, outputs, name=name)
 
 
 def _folded_layer_scale(init_value, name):

@@ -145,7 +145,7 @@ def run_model(model, run_dir, settings, *, redo=False):
         return {"epochs": settings["epochs"]}
 
     def qat_fine_tune():
-        qat.quantization_aware(run_dir, epochs=settings["qat_epochs"], batch_size=settings["batch_size"])
+        qat.quantization_aware_run(run_dir, epochs=settings["qat_epochs"], batch_size=settings["batch_size"])
         return {"epochs": settings["qat_epochs"]}
 
     def score(quantization):
