@@ -12,7 +12,7 @@ def add_commands(subparsers):
                        help="digits (bundled, offline), tfds:NAME, or a folder of class sub-folders (default: digits)")
     train.add_argument("--image-size", type=int, default=224, help="input size in pixels (default: 224)")
     train.add_argument("--epochs", type=int, default=5, help="training epochs (default: 5)")
-    train.add_argument("--batch-size", type=int, default=64, help="global batch size, all replicas (default: 64)")
+    train.add_argument("--batch-size", type=int, default=64, help="images per step on each worker (global batch: this x workers) (default: 64)")
     train.add_argument("--run", dest="run_dir", help="run directory (default: runs/MODEL-DATASET); re-run to resume")
     train.add_argument("--seed", type=int, default=0,
                        help="seed of the data split, initialization and augmentation (default: 0)")
@@ -57,6 +57,9 @@ def add_commands(subparsers):
 
 
 def run_train(args):
+    if args.strategy == "multi_worker":  # before anything runs a TensorFlow op; fit then uses it
+        from keras_mobilenets.training.distributed import multi_worker_strategy
+        multi_worker_strategy()
     from keras_mobilenets.training.loop import fit
 
     bn_momentum = {"auto": "auto", "keep": None}.get(args.bn_momentum)

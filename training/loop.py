@@ -12,7 +12,7 @@ import keras
 
 import keras_mobilenets as kmn
 from keras_mobilenets.files import write_atomically
-from keras_mobilenets.training import data, recipe, runs
+from keras_mobilenets.training import data, distributed, recipe, runs
 
 # Options that may change between a kill and the re-run without changing what is trained.
 RESUMABLE_CHANGES = ("strategy", "jit_compile", "data_dir", "keep_checkpoints")
@@ -55,20 +55,23 @@ def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64,
         image_size = _square_input_size(model, image_size)
     image_size = image_size or DEFAULT_IMAGE_SIZE
     run_dir = pathlib.Path(run_dir)
+    distribute = recipe.make_strategy(strategy)  # first: multi_worker must come before any TF op
+    workers = distributed.worker_count(distribute)
+    global_batch = batch_size * workers  # batch_size is one worker's
 
     keras.utils.set_random_seed(seed)
     splits = data.load(dataset, image_size=image_size, seed=seed, data_dir=data_dir, download=download,
                        validation_fraction=validation_fraction, test_fraction=test_fraction)
     train_count = data.count(splits.train)
-    if batch_size > train_count:
-        raise ValueError(f"batch_size: {batch_size} is larger than the training split "
-                         f"({train_count} images); use at most {train_count}")
+    if global_batch > train_count:
+        raise ValueError(f"batch_size: {batch_size} x {workers} workers is larger than the training split "
+                         f"({train_count} images); use at most {train_count // workers}")
     if data.count(splits.validation) == 0:
         raise ValueError("validation_fraction: fit picks the best model by validation accuracy; "
                          "it needs a non-empty validation split (a fraction > 0)")
     classes = len(splits.class_names)
     build_kwargs = {**(model_kwargs or {}), "input_shape": [image_size, image_size, 3], "classes": classes}
-    learning_rate = learning_rate or recipe.default_learning_rate(optimizer, batch_size)
+    learning_rate = learning_rate or recipe.default_learning_rate(optimizer, global_batch)
     weight_decay = recipe.WEIGHT_DECAY[optimizer] if weight_decay is None else weight_decay
     config = {
         "model": model if named else None,
@@ -81,7 +84,7 @@ def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64,
         "fine_tune_learning_rate": fine_tune_learning_rate or learning_rate / 10,
         "momentum": momentum, "weight_decay": weight_decay, "warmup_epochs": warmup_epochs,
         "label_smoothing": label_smoothing, "ema": ema, "ema_momentum": ema_momentum,
-        "mixed_precision": mixed_precision, "jit_compile": jit_compile, "strategy": strategy,
+        "mixed_precision": mixed_precision, "jit_compile": jit_compile, "strategy": strategy, "workers": workers,
         "weights": None if weights is None else str(weights),
         "init_from": None if init_from is None else str(init_from),
         "freeze_epochs": freeze_epochs, "flip": flip, "min_crop_area": min_crop_area,
@@ -91,7 +94,6 @@ def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64,
     _check_same_run(run_dir, config)
     state = runs.read_state(run_dir)
 
-    distribute = recipe.make_strategy(strategy)
     chief = recipe.is_chief(distribute)
     previous_policy = keras.config.dtype_policy()
     try:
@@ -107,10 +109,10 @@ def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64,
             runs.remove_temporaries(run_dir)
             runs.write_json(run_dir / runs.CONFIG, config)
             write_atomically(run_dir / runs.LABELS, "".join(f"{name}\n" for name in splits.class_names))
-        train = data.pipeline(splits.train, batch_size, training=True, flip=flip, min_crop_area=min_crop_area,
+        train = data.pipeline(splits.train, global_batch, training=True, flip=flip, min_crop_area=min_crop_area,
                               one_hot_classes=classes)  # label smoothing needs one-hot labels
-        validation = data.pipeline(splits.validation, batch_size, training=False, one_hot_classes=classes)
-        steps = math.ceil(train_count / batch_size)
+        validation = data.pipeline(splits.validation, global_batch, training=False, one_hot_classes=classes)
+        steps = math.ceil(train_count / global_batch)
         _set_bn_momentum(net, bn_momentum, steps)
 
         phases = [(0, freeze_epochs, config["learning_rate"], backbone),
@@ -125,11 +127,14 @@ def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64,
             ema_callback = keras.callbacks.SwapEMAWeights() if ema else None
             callbacks = [callback for callback in (
                 ema_callback,
-                runs.RunCheckpoint(run_dir, state, keep=keep_checkpoints, ema=ema_callback, chief=chief),
-                keras.callbacks.TensorBoard(str(run_dir / runs.LOGS), write_graph=False, profile_batch=0),
+                runs.RunCheckpoint(distributed.write_dir(run_dir, distribute), state, keep=keep_checkpoints,
+                                   ema=ema_callback),
+                keras.callbacks.TensorBoard(str(distributed.write_dir(run_dir, distribute) / runs.LOGS),
+                                            write_graph=False, profile_batch=0),
             ) if callback is not None]
-            net.fit(train, validation_data=validation, initial_epoch=max(begin, state["epoch"]), epochs=end,
-                    callbacks=callbacks, verbose=verbose, shuffle=False)  # the pipeline shuffles
+            distributed.keras_fit(distribute, net, train, validation_data=validation,
+                                  initial_epoch=max(begin, state["epoch"]), epochs=end, callbacks=callbacks,
+                                  verbose=verbose, shuffle=False)  # the pipeline shuffles
             trained = True
         if not trained:  # finished before: hand back the last epoch's weights
             with distribute.scope():
