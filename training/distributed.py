@@ -87,16 +87,17 @@ def _check_tf_config():
         raise ValueError(f"TF_CONFIG: needs a 'cluster' and a 'task' object, got {text}; expected e.g. {example}")
 
 
-def is_multi_worker(strategy):
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-
-
 def worker_count(strategy):
     """How many workers train together (1 on one machine, whatever its number of GPUs)."""
-    if not is_multi_worker(strategy):
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return 1
     jobs = strategy.cluster_resolver.cluster_spec().as_dict()
     return len(jobs.get("chief", [])) + len(jobs.get("worker", []))
+
+
+def is_multi_worker(strategy):
+    """More than one worker (a one-worker cluster trains as on one machine, Keras's way)."""
+    return worker_count(strategy) > 1
 
 
 def worker_name(strategy):
