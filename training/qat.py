@@ -57,13 +57,15 @@ def _best_so_far(history_path, monitor):
 
 
 def fine_tune(qat_model, train, validation, *, epochs, learning_rate=LEARNING_RATE, label_smoothing=0.0,
-              run_dir=None, verbose="auto"):
+              run_dir=None, write_dir=None, verbose="auto"):
     """Fine-tune a QAT model on batched (image, one-hot label) data sets; with `run_dir`, resumable.
 
     In a run directory, an interrupted fine-tune started again resumes from its
     last finished epoch (BackupAndRestore) and keeps its best score so far; the
     history goes to qat_history.csv and the best model by validation accuracy
     to qat_model.h5. A fine-tune that is not a resumption starts a new history.
+    On a worker other than the chief, `write_dir` (distributed.write_dir) takes
+    the history and the model.
     """
     import tf_keras
 
@@ -77,7 +79,7 @@ def fine_tune(qat_model, train, validation, *, epochs, learning_rate=LEARNING_RA
     callbacks = []
     if run_dir is not None:
         run_dir = pathlib.Path(run_dir)
-        history = run_dir / runs.QAT_HISTORY
+        history = pathlib.Path(write_dir or run_dir) / runs.QAT_HISTORY
         # BackupAndRestore empties its folder when a fit ends: files there mean an interrupted one.
         resuming = any(path.is_file() for path in (run_dir / runs.QAT_BACKUP).rglob("*"))
         if not resuming:
@@ -85,7 +87,7 @@ def fine_tune(qat_model, train, validation, *, epochs, learning_rate=LEARNING_RA
         callbacks = [
             tf_keras.callbacks.BackupAndRestore(str(run_dir / runs.QAT_BACKUP)),
             tf_keras.callbacks.CSVLogger(str(history), append=True),
-            _best_model_saver(run_dir / runs.QAT_MODEL, "val_accuracy",
+            _best_model_saver(pathlib.Path(write_dir or run_dir) / runs.QAT_MODEL, "val_accuracy",
                               best_so_far=_best_so_far(history, "val_accuracy") if resuming else None),
         ]
     return qat_model.fit(
@@ -94,7 +96,7 @@ def fine_tune(qat_model, train, validation, *, epochs, learning_rate=LEARNING_RA
 
 
 def quantization_aware(run_dir, *, epochs, batch_size=32, learning_rate=LEARNING_RATE, batch_norm="frozen",
-                       verbose="auto"):
+                       strategy="default", verbose="auto"):
     """QAT-fine-tune the run's float model on its own data; saves and returns the QAT model.
 
     The architecture is rebuilt in tf_keras from the same tables, the float
@@ -104,26 +106,34 @@ def quantization_aware(run_dir, *, epochs, batch_size=32, learning_rate=LEARNING
     and the float run's loss (label smoothing); BatchNorm stays frozen unless
     `batch_norm="train"` (see qat_model.qat_model_from).
     The model outputs probabilities, as the float model does.
+    `strategy` as in training: "multi_worker" fine-tunes on the TF_CONFIG cluster
+    (tf_keras runs it natively), `batch_size` being one worker's.
     """
-    from keras_mobilenets.training import data, runs
+    from keras_mobilenets.training import data, distributed, recipe, runs
     from keras_mobilenets.training.qat_model import check_supported, qat_model_from
 
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs: must be a positive integer, got {epochs!r}")
+    distribute = recipe.make_strategy(strategy)  # first: multi_worker must come before any TF op
+    batch_size *= distributed.worker_count(distribute)
     config = _read_run(run_dir)
     check_supported(config["model"])
     run = runs.Run(run_dir)
-    qat_model = qat_model_from(run.float_model(), config["model"], batch_norm=batch_norm, **config["model_kwargs"])
+    with distribute.scope():
+        qat_model = qat_model_from(run.float_model(), config["model"], batch_norm=batch_norm,
+                                   **config["model_kwargs"])
     splits = run.splits()
     # The float run's augmentation: e.g. no flips for digits.
     classes = len(splits.class_names)  # one-hot labels: the float run's label smoothing
     train = data.pipeline(splits.train, batch_size, training=True, flip=config.get("flip", True),
                           min_crop_area=config.get("min_crop_area", 0.25), one_hot_classes=classes)
     validation = data.pipeline(splits.validation, batch_size, training=False, one_hot_classes=classes)
-    fine_tune(qat_model, train, validation, epochs=epochs,
-              learning_rate=learning_rate, label_smoothing=config["label_smoothing"],
-              run_dir=run_dir, verbose=verbose)
-    return load_qat_model(run_dir)
+    write_dir = distributed.write_dir(run_dir, distribute)
+    with distribute.scope():  # tf_keras wants the optimizer and metrics made in the model's scope
+        fine_tune(qat_model, distributed.shard_by_example(train), distributed.shard_by_example(validation),
+                  epochs=epochs, learning_rate=learning_rate, label_smoothing=config["label_smoothing"],
+                  run_dir=run_dir, write_dir=write_dir, verbose=verbose)
+    return load_qat_model(write_dir)
 
 
 def load_qat_model(run_dir):
