@@ -30,7 +30,7 @@ def free_ports(count):
     return ports
 
 
-def start_workers(tmp_path, run, attempt):
+def start_workers(tmp_path, run, attempt, command=("train", *TINY)):
     """Both workers of a 2-worker cluster, each with its own log file and temporary folder."""
     ports = free_ports(2)
     workers = []
@@ -42,8 +42,8 @@ def start_workers(tmp_path, run, attempt):
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TMPDIR": str(temporary),
                "TF_CPP_MIN_LOG_LEVEL": "2"}
         log = open(tmp_path / f"worker-{attempt}-{index}.log", "w")
-        command = [sys.executable, "-m", "keras_mobilenets.app.cli", "train", *TINY, "--run", str(run)]
-        workers.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, text=True),
+        argv = [sys.executable, "-m", "keras_mobilenets.app.cli", *command, "--run", str(run)]
+        workers.append((subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, text=True),
                         log, temporary))
     return workers
 
@@ -79,9 +79,13 @@ def image_counts(tmp_path, attempt):
     return counts
 
 
-def history(run):
-    with open(run / "history.csv") as handle:
+def history_rows(path):
+    with open(path) as handle:
         return list(csv.DictReader(handle))
+
+
+def history(run):
+    return history_rows(run / "history.csv")
 
 
 def check_finished_run(run, workers):
@@ -119,17 +123,34 @@ def train_count():
     return data.count(data.load("digits", image_size=32, test_fraction=0.5).train)
 
 
-@pytest.mark.slow
-def test_two_workers_train_two_epochs_on_half_the_data_each(tmp_path):
-    run = tmp_path / "run"
-    workers = start_workers(tmp_path, run, attempt=0)
+def run_cluster(tmp_path, run, attempt, command=("train", *TINY)):
+    workers = start_workers(tmp_path, run, attempt, command)
     try:
         codes = wait_for(workers, time.time() + TIMEOUT)
     finally:
         stop(workers)
-    assert codes == [0, 0], log_text(tmp_path, 0, 0)[-3000:] + log_text(tmp_path, 0, 1)[-3000:]
+    assert codes == [0, 0], log_text(tmp_path, attempt, 0)[-3000:] + log_text(tmp_path, attempt, 1)[-3000:]
+    return workers
+
+
+@pytest.mark.slow
+def test_two_workers_train_two_epochs_on_half_the_data_each_then_qat(tmp_path):
+    run = tmp_path / "run"
+    workers = run_cluster(tmp_path, run, attempt=0)
     check_finished_run(run, [workers])
     check_halves(image_counts(tmp_path, 0), [1, 2], train_count())
+
+    before = {path: path.stat().st_mtime_ns for path in run.glob("**/*") if path.is_file()}
+    qat = run_cluster(tmp_path, run, attempt=1, command=("qat", "--strategy", "multi_worker", "--epochs", "1"))
+    assert len(history_rows(run / "qat_history.csv")) == 1
+    assert "QAT model:" in log_text(tmp_path, 1, 0)
+    from keras_mobilenets.training.qat import load_qat_model
+
+    assert load_qat_model(run).outputs[0].shape[-1] == 10
+    after = {path for path in run.glob("**/*") if path.is_file()}
+    assert {path.name for path in after - before.keys()} == {"qat_history.csv", "qat_model.h5"}
+    assert all(path.stat().st_mtime_ns == mtime for path, mtime in before.items())  # the float run untouched
+    assert not any(qat[1][2].iterdir())  # worker 1 left no temporary folder
 
 
 @pytest.mark.slow
@@ -152,12 +173,7 @@ def test_sigkill_one_worker_then_the_same_command_on_both_resumes(tmp_path):
     assert codes[0] != 0 and codes[1] == -signal.SIGKILL
     assert json.loads(state.read_text())["epoch"] == 1, "the kill came after the last epoch"
 
-    second = start_workers(tmp_path, run, attempt=1)
-    try:
-        codes = wait_for(second, time.time() + TIMEOUT)
-    finally:
-        stop(second)
-    assert codes == [0, 0], log_text(tmp_path, 1, 0)[-3000:] + log_text(tmp_path, 1, 1)[-3000:]
+    second = run_cluster(tmp_path, run, attempt=1)
     check_finished_run(run, [first, second])
     assert history(run)[0] == epoch_one
     check_halves(image_counts(tmp_path, 1), [2], train_count())  # resumed: only epoch 2 trained again

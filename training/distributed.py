@@ -3,9 +3,9 @@
 Every worker runs the same command; the TF_CONFIG environment variable tells
 each one the cluster and which task it is. Worker 0 (or the task of type
 "chief") is the chief: it writes the run directory. The other workers write
-the same files to a temporary folder of their own, as TensorFlow's
-multi-worker guide has them do (every worker must take part in saving), and
-that folder is deleted when the process ends.
+their checkpoints, history, models and logs to a temporary folder of their
+own, as TensorFlow's multi-worker guide has them do (every worker takes part
+in saving), deleted when the process ends; nothing of theirs lands in the run.
 
 `batch_size` is the batch of one worker; the global batch is
 `batch_size * workers`, and the recipe's learning rate follows the global
@@ -26,7 +26,7 @@ from keras_mobilenets.training.recipe import is_chief
 # TensorFlow configures collective ops once per process, before its first
 # operation: one MultiWorkerMirroredStrategy serves every fit of the process.
 _multi_worker = None
-_worker_dir = None
+_worker_dir = None  # this process's temporary folder, on a worker other than the chief
 
 
 def multi_worker_strategy():
