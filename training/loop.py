@@ -64,8 +64,8 @@ def fit(model="v3_small", *, run_dir, dataset="digits", epochs=5, batch_size=64,
                        validation_fraction=validation_fraction, test_fraction=test_fraction)
     train_count = data.count(splits.train)
     if global_batch > train_count:
-        raise ValueError(f"batch_size: {global_batch} images per step (all workers) is larger than the training "
-                         f"split ({train_count} images); use at most {train_count // workers} per worker")
+        raise ValueError(f"batch_size: {batch_size} is larger than the training split ({train_count} images) "
+                         f"shared by {workers} worker(s); use at most {train_count // workers}")
     if data.count(splits.validation) == 0:
         raise ValueError("validation_fraction: fit picks the best model by validation accuracy; "
                          "it needs a non-empty validation split (a fraction > 0)")
