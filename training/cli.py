@@ -12,7 +12,7 @@ def add_commands(subparsers):
                        help="digits (bundled, offline), tfds:NAME, or a folder of class sub-folders (default: digits)")
     train.add_argument("--image-size", type=int, default=224, help="input size in pixels (default: 224)")
     train.add_argument("--epochs", type=int, default=5, help="training epochs (default: 5)")
-    train.add_argument("--batch-size", type=int, default=64, help="images per step on each worker (global batch: this x workers) (default: 64)")
+    train.add_argument("--batch-size", type=int, default=64, help="one worker's batch; the global batch is this x workers (default: 64)")
     train.add_argument("--run", dest="run_dir", help="run directory (default: runs/MODEL-DATASET); re-run to resume")
     train.add_argument("--seed", type=int, default=0,
                        help="seed of the data split, initialization and augmentation (default: 0)")
