@@ -203,3 +203,17 @@ def test_tpu_without_a_tpu_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("TPU_NAME", raising=False)
     with pytest.raises(ValueError, match="strategy: 'tpu' found no TPU \\(this machine: TPUs not found"):
         recipe.make_strategy("tpu")
+
+
+@pytest.mark.slow
+def test_from_python_importing_the_package_leaves_time_to_create_the_strategy(tmp_path):
+    """fit(strategy="multi_worker") creates the strategy itself: importing our modules runs no TF op."""
+    script = ("from keras_mobilenets.training.loop import fit\n"
+              "from keras_mobilenets.training import distributed, recipe\n"
+              "strategy = recipe.make_strategy('multi_worker')\n"
+              "print('WORKERS', distributed.worker_count(strategy), 'CHIEF', recipe.is_chief(strategy))\n")
+    port, = free_ports(1)
+    tf_config = {"cluster": {"worker": [f"localhost:{port}"]}, "task": {"type": "worker", "index": 0}}
+    env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert "WORKERS 1 CHIEF True" in done.stdout, done.stderr[-3000:]

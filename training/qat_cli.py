@@ -8,7 +8,7 @@ def add_commands(subparsers):
     )
     parser.add_argument("--run", dest="run_dir", required=True, help="run directory trained by `keras-mobilenets train`")
     parser.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (default 3)")
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
+    parser.add_argument("--batch-size", type=int, default=32, help="one worker's batch (default 32)")
     parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE,
                         help=f"Adam learning rate (default {LEARNING_RATE:g}: QAT only adjusts a trained model)")
     parser.add_argument("--batch-norm", choices=BATCH_NORM_MODES, default="frozen",
