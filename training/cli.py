@@ -28,6 +28,9 @@ def add_commands(subparsers):
 
 
 def run_train(args):
+    if args.strategy == "multi_worker":  # before anything runs a TensorFlow op; fit then uses it
+        from keras_mobilenets.training.distributed import multi_worker_strategy
+        multi_worker_strategy()
     from keras_mobilenets.training.loop import fit
 
     slug = re.sub(r"[^A-Za-z0-9_.]+", "_", os.path.basename(args.dataset.rstrip("/")).replace("tfds:", ""))

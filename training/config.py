@@ -41,7 +41,7 @@ class TrainConfig:
     """The settings of one training run (the model and the data are fit's own arguments)."""
 
     epochs: int = _setting(5, "training epochs; more on a finished run extend it")
-    batch_size: int = _setting(64, "global batch size, all replicas together")
+    batch_size: int = _setting(64, "one worker's batch (its devices share it); the global batch is this x workers")
     image_size: typing.Optional[int] = _setting(
         None, "input size in pixels", shown="a built model's input size, else 224")
     alpha: typing.Optional[float] = _setting(None, "width multiplier of a variant given by name, V1-V3",

@@ -14,13 +14,13 @@ import tensorflow as tf
 
 import keras_mobilenets as kmn
 from keras_mobilenets.files import write_atomically
-from keras_mobilenets.training import data, recipe, runs
+from keras_mobilenets.training import data, distributed, recipe, runs
 from keras_mobilenets.training.batch_norm import batch_norm_layers, settle_batch_norm
 from keras_mobilenets.training.config import TRAINED_BY, TrainConfig
 
 DEFAULT_IMAGE_SIZE = 224
 # What config.json holds besides the settings: what was trained on what.
-RUN_FACTS = ("model", "model_kwargs", "dataset", "class_names", "extended_from")
+RUN_FACTS = ("model", "model_kwargs", "dataset", "class_names", "workers", "extended_from")
 
 
 @dataclasses.dataclass
@@ -80,30 +80,33 @@ def fit(model="v3_small", train_data="digits", validation_data=None, *, epochs=5
     named = isinstance(model, str)
     _check_model_options(named, config)
     image_size = (config.image_size or DEFAULT_IMAGE_SIZE) if named else _square_input_size(model, config.image_size)
+    distribute = recipe.make_strategy(config.strategy)  # first: multi_worker must come before any TF op
+    workers = distributed.worker_count(distribute)
+    global_batch = config.batch_size * workers  # batch_size is one worker's
     keras.utils.set_random_seed(config.seed)
     found = _load_data(train_data, validation_data, config, image_size,
                        classes=None if named else model.outputs[0].shape[-1])
-    if config.batch_size > found.train_count:
+    if global_batch > found.train_count:
         raise ValueError(f"batch_size: {config.batch_size} is larger than the training split "
-                         f"({found.train_count} images); use at most {found.train_count}")
+                         f"({found.train_count} images) shared by {workers} worker(s); "
+                         f"use at most {found.train_count // workers}")
     classes = len(found.class_names)
     model_options = {key: value for key, value in (("alpha", config.alpha), ("minimalistic", config.minimalistic))
                      if value}
     build_kwargs = {**model_options, "input_shape": [image_size, image_size, 3], "classes": classes}
-    learning_rate = config.learning_rate or recipe.default_learning_rate(config.optimizer, config.batch_size)
+    learning_rate = config.learning_rate or recipe.default_learning_rate(config.optimizer, global_batch)
     config = config.replace(  # what "default" turned out to be, as the run records it
         image_size=image_size, learning_rate=learning_rate,
         weight_decay=recipe.WEIGHT_DECAY[config.optimizer] if config.weight_decay is None else config.weight_decay,
         fine_tune_learning_rate=config.fine_tune_learning_rate or learning_rate / 10)
     record = {**config.as_dict(), "model": model if named else None, "model_kwargs": build_kwargs if named else None,
-              "dataset": found.source, "class_names": found.class_names}
+              "dataset": found.source, "class_names": found.class_names, "workers": workers}
     run_dir = None if run_dir is None else pathlib.Path(run_dir)
     record["extended_from"] = [] if run_dir is None else _check_same_run(run_dir, record)
     state = runs.read_state(run_dir)
     if config.verbose != 0 and run_dir is not None:
         _say_where_it_starts(run_dir, state["epoch"], config.epochs, record["extended_from"])
 
-    distribute = recipe.make_strategy(config.strategy)
     chief = recipe.is_chief(distribute)
     writes = chief and run_dir is not None
     previous_policy = keras.config.dtype_policy()
@@ -119,11 +122,11 @@ def fit(model="v3_small", train_data="digits", validation_data=None, *, epochs=5
             runs.remove_temporaries(run_dir)
             runs.write_json(run_dir / runs.CONFIG, record)
             write_atomically(run_dir / runs.LABELS, "".join(f"{name}\n" for name in found.class_names))
-        train = data.pipeline(found.train, config.batch_size, training=True, flip=config.flip,
+        train = data.pipeline(found.train, global_batch, training=True, flip=config.flip,
                               min_crop_area=config.min_crop_area,
                               one_hot_classes=classes)  # label smoothing needs one-hot labels
-        validation = data.pipeline(found.validation, config.batch_size, training=False, one_hot_classes=classes)
-        steps = math.ceil(found.train_count / config.batch_size)
+        validation = data.pipeline(found.validation, global_batch, training=False, one_hot_classes=classes)
+        steps = math.ceil(found.train_count / global_batch)
         _set_bn_momentum(net, config.bn_momentum, steps)
 
         trained = False
@@ -134,13 +137,15 @@ def fit(model="v3_small", train_data="digits", validation_data=None, *, epochs=5
                 _compile(net, config, frozen=frozen, learning_rate=rate, epochs=end - begin, steps_per_epoch=steps)
                 _restore(net, run_dir, state["epoch"], same_phase=state["epoch"] > begin)
             ema_callback = keras.callbacks.SwapEMAWeights() if config.ema else None
-            ours = [ema_callback, runs.RunCheckpoint(run_dir, state, keep=config.keep_checkpoints, ema=ema_callback,
-                                                     chief=chief)]
-            if writes:
-                ours.append(keras.callbacks.TensorBoard(str(run_dir / runs.LOGS), write_graph=False, profile_batch=0))
-            net.fit(train, validation_data=validation, initial_epoch=max(begin, state["epoch"]), epochs=end,
-                    callbacks=[callback for callback in ours if callback is not None] + list(callbacks or ()),
-                    verbose=config.verbose, shuffle=False)  # the pipeline shuffles
+            # Every worker saves (TensorFlow's multi-worker rule); only the chief's write_dir is the run's.
+            write_dir = None if run_dir is None else distributed.write_dir(run_dir, distribute)
+            ours = [ema_callback, runs.RunCheckpoint(write_dir, state, keep=config.keep_checkpoints, ema=ema_callback)]
+            if write_dir is not None:
+                ours.append(keras.callbacks.TensorBoard(str(write_dir / runs.LOGS), write_graph=False, profile_batch=0))
+            distributed.keras_fit(distribute, net, train, validation_data=validation,
+                                  initial_epoch=max(begin, state["epoch"]), epochs=end,
+                                  callbacks=[callback for callback in ours if callback is not None] + list(callbacks or ()),
+                                  verbose=config.verbose, shuffle=False)  # the pipeline shuffles
             trained = True
         if not trained:  # finished before: hand back the last epoch's weights
             with distribute.scope():
@@ -233,6 +238,7 @@ def _check_same_run(run_dir, record):
         return []
     old = runs.read_config(run_dir)
     compared = [key for key in (*TRAINED_BY, *RUN_FACTS) if key not in ("epochs", "extended_from")]
+    old.setdefault("workers", 1)  # runs made before multi-worker training trained on one
     changes = [f"{key}: {old.get(key)!r} -> {record.get(key)!r}" for key in compared
                if old.get(key) != record.get(key)]
     if record["epochs"] < old["epochs"]:

@@ -55,13 +55,15 @@ def _best_so_far(history_path, monitor):
 
 
 def fine_tune(qat_model, train, validation, *, epochs, learning_rate=LEARNING_RATE, label_smoothing=0.0,
-              run_dir=None, callbacks=None, verbose="auto"):
+              run_dir=None, write_dir=None, callbacks=None, verbose="auto"):
     """Fine-tune a QAT model on batched (image, one-hot label) data sets; with `run_dir`, resumable.
 
     In a run directory, an interrupted fine-tune started again resumes from its
     last finished epoch (BackupAndRestore) and keeps its best score so far; the
     history goes to qat_history.csv and the best model by validation accuracy
     to qat_model.h5. A fine-tune that is not a resumption starts a new history.
+    On a worker other than the chief, `write_dir` (distributed.write_dir) takes
+    the history and the model.
     """
     import tf_keras
 
@@ -75,7 +77,7 @@ def fine_tune(qat_model, train, validation, *, epochs, learning_rate=LEARNING_RA
     callbacks = list(callbacks or [])
     if run_dir is not None:
         run_dir = pathlib.Path(run_dir)
-        history = run_dir / runs.QAT_HISTORY
+        history = pathlib.Path(write_dir or run_dir) / runs.QAT_HISTORY
         # BackupAndRestore empties its folder when a fit ends: files there mean an interrupted one.
         resuming = any(path.is_file() for path in (run_dir / runs.QAT_BACKUP).rglob("*"))
         if not resuming:
@@ -83,7 +85,7 @@ def fine_tune(qat_model, train, validation, *, epochs, learning_rate=LEARNING_RA
         callbacks += [
             tf_keras.callbacks.BackupAndRestore(str(run_dir / runs.QAT_BACKUP)),
             _history_logger(history),
-            _best_model_saver(run_dir / runs.QAT_MODEL, "val_accuracy",
+            _best_model_saver(pathlib.Path(write_dir or run_dir) / runs.QAT_MODEL, "val_accuracy",
                               best_so_far=_best_so_far(history, "val_accuracy") if resuming else None),
         ]
     return qat_model.fit(
@@ -141,7 +143,7 @@ def quantization_aware(model, train_data, validation_data=None, *, epochs=3, bat
 
 
 def quantization_aware_run(run, *, epochs=3, batch_size=32, learning_rate=LEARNING_RATE, batch_norm="frozen",
-                           verbose="auto"):
+                           strategy="default", verbose="auto"):
     """Quantization-aware fine-tuning of a run's float model on the run's own data, into the run.
 
     What `keras-mobilenets qat` and the pipeline call. The run's model.keras
@@ -155,6 +157,9 @@ def quantization_aware_run(run, *, epochs=3, batch_size=32, learning_rate=LEARNI
         run: a run directory (path) or a `keras_mobilenets.training.Run`.
         epochs, batch_size, learning_rate, batch_norm, verbose: as for
             `quantization_aware`.
+        strategy: as in training; "multi_worker" fine-tunes on the TF_CONFIG
+            cluster (tf_keras runs it natively), `batch_size` being one
+            worker's; the chief writes the run's files.
 
     Returns:
         The best QAT tf_keras model (as saved in qat_model.h5).
@@ -163,20 +168,24 @@ def quantization_aware_run(run, *, epochs=3, batch_size=32, learning_rate=LEARNI
         FileNotFoundError: not a run directory, or a run with no model.keras yet.
         ValueError: a run whose model no keras_mobilenets builder made, or a bad option.
     """
-    from keras_mobilenets.training import runs
+    from keras_mobilenets.training import distributed, recipe, runs
 
     _check_epochs(epochs)
+    distribute = recipe.make_strategy(strategy)  # first: multi_worker must come before any TF op
     run = run if isinstance(run, runs.Run) else runs.Run(run)
     config = run.config
     model = run.float_model()
     splits = run.splits()
-    qat_model, train, validation = _prepare(model, splits.train, splits.validation,
-                                            batch_size=batch_size, batch_norm=batch_norm,
-                                            flip=config.get("flip", True),
-                                            min_crop_area=config.get("min_crop_area", 0.25))
-    fine_tune(qat_model, train, validation, epochs=epochs, learning_rate=learning_rate,
-              label_smoothing=config["label_smoothing"], run_dir=run.dir, verbose=verbose)
-    return load_qat_model(run.dir)
+    write_dir = distributed.write_dir(run.dir, distribute)
+    with distribute.scope():  # tf_keras makes the model, optimizer and metrics in the strategy's scope
+        qat_model, train, validation = _prepare(model, splits.train, splits.validation,
+                                                batch_size=batch_size * distributed.worker_count(distribute),
+                                                batch_norm=batch_norm, flip=config.get("flip", True),
+                                                min_crop_area=config.get("min_crop_area", 0.25))
+        fine_tune(qat_model, distributed.shard_by_example(train), distributed.shard_by_example(validation),
+                  epochs=epochs, learning_rate=learning_rate, label_smoothing=config["label_smoothing"],
+                  run_dir=run.dir, write_dir=write_dir, verbose=verbose)
+    return load_qat_model(write_dir)
 
 
 def _check_epochs(epochs):
@@ -199,11 +208,13 @@ def _prepare(model, train_data, validation_data, *, batch_size, batch_norm, flip
     train = _examples(train_data, "train_data", image_shape, training=True)
     validation = None if validation_data is None else _examples(validation_data, "validation_data", image_shape,
                                                                  training=False)
+    # Calibration: the training images as they are, in order, so every worker of a cluster sees the same.
+    calibration = data.pipeline(train, batch_size, training=False, one_hot_classes=classes)
+    qat_model = qat_model_from(model, variant, batch_norm=batch_norm, calibration_data=calibration, **arguments)
     train = data.pipeline(train, batch_size, training=True, flip=flip, min_crop_area=min_crop_area,
                           one_hot_classes=classes)
     if validation is not None:
         validation = data.pipeline(validation, batch_size, training=False, one_hot_classes=classes)
-    qat_model = qat_model_from(model, variant, batch_norm=batch_norm, calibration_data=train, **arguments)
     return qat_model, train, validation
 
 

@@ -34,27 +34,25 @@ def make_optimizer(name, *, learning_rate, steps, warmup_steps, weight_decay, mo
 
 
 def make_strategy(name):
-    """A tf.distribute strategy; `mirrored` uses every GPU, or every logical CPU where there is none."""
+    """A tf.distribute strategy; `mirrored` uses every GPU, or every logical CPU where there is none.
+
+    `multi_worker` trains on the cluster that the TF_CONFIG environment
+    variable describes, `tpu` on a TPU; see distributed.py.
+    """
+    from keras_mobilenets.training import distributed  # it imports is_chief from here
+
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([device.name for device in devices])
-    if name == "multi_worker":  # the cluster comes from the TF_CONFIG environment variable
-        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "multi_worker":
+        return distributed.multi_worker_strategy()
     if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
+        return distributed.tpu_strategy()
     raise ValueError(f"strategy: unknown {name!r}; choose one of {', '.join(STRATEGIES)}")
 
 
 def is_chief(strategy):
-    """Only the chief worker writes the run directory."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if "chief" in resolver.cluster_spec().as_dict():
-        return resolver.task_type == "chief"
-    return resolver.task_type == "worker" and resolver.task_id == 0
+    """Only the chief worker writes the run directory (worker 0, or the task of type "chief")."""
+    return strategy.extended.should_checkpoint

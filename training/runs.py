@@ -171,13 +171,13 @@ class RunCheckpoint(keras.callbacks.Callback):
     With run_dir None it writes nothing and only keeps `state` (history, best epoch).
     """
 
-    def __init__(self, run_dir, state, *, keep, ema=None, chief=True):
+    def __init__(self, run_dir, state, *, keep, ema=None):
         super().__init__()
         self.run_dir = None if run_dir is None else pathlib.Path(run_dir)
         self.state = state
         self.keep = keep
         self.ema = ema  # the SwapEMAWeights callback when training with EMA
-        self.writes = chief and run_dir is not None  # only one worker writes files
+        self.writes = run_dir is not None
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
