@@ -11,11 +11,15 @@ from keras_mobilenets.tflite.latency import load_interpreter
 from keras_mobilenets.tflite.metadata import read_model
 
 
-def evaluate(path, dataset, *, keras_model=None, batch_size=32, limit=None, progress=True):
+def evaluate(path, dataset, *, keras_model=None, batch_size=32, limit=None, progress=True, per_image=False):
     """Top-1/top-5 of the .tflite on `dataset` (unbatched (image 0..255, label) pairs).
 
     With `keras_model`, also the share of images where both give the same
-    top-1 class and the largest difference between their outputs.
+    top-1 class and the largest difference between their outputs. With
+    `per_image`, result["per_image"] holds, in the data set's order, each
+    image's "label", the file's "top_k" classes (best first) and "score" (its
+    top-1 probability), and with `keras_model` the model's "source_top1": what
+    a report needs for a confusion matrix and a gallery of mistakes.
     """
     from tqdm import tqdm
 
@@ -30,6 +34,7 @@ def evaluate(path, dataset, *, keras_model=None, batch_size=32, limit=None, prog
 
     correct1 = correct5 = total = agree = 0
     max_difference = 0.0
+    kept = {"label": [], "top_k": [], "score": [], **({"source_top1": []} if keras_model is not None else {})}
     bar = tqdm(total=limit, unit="image", desc="evaluate", disable=not progress)
     for images, labels in _batches(dataset, batch_size, limit):
         if images.shape[1:] != image_shape:
@@ -43,6 +48,10 @@ def evaluate(path, dataset, *, keras_model=None, batch_size=32, limit=None, prog
             expected = np.asarray(keras_model(images, training=False))
             agree += int(np.sum(np.argmax(expected, axis=1) == top5[:, 0]))
             max_difference = max(max_difference, float(np.max(np.abs(expected - outputs))))
+            kept["source_top1"] += np.argmax(expected, axis=1).tolist()
+        kept["label"] += labels.tolist()
+        kept["top_k"] += top5.tolist()
+        kept["score"] += [round(float(score), 4) for score in outputs[np.arange(len(labels)), top5[:, 0]]]
         total += len(labels)
         bar.update(len(labels))
     bar.close()
@@ -54,6 +63,8 @@ def evaluate(path, dataset, *, keras_model=None, batch_size=32, limit=None, prog
     if keras_model is not None:
         result["agreement_top1"] = agree / total
         result["max_abs_difference"] = max_difference
+    if per_image:
+        result["per_image"] = kept
     return result
 
 

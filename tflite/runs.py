@@ -42,8 +42,12 @@ def convert_run(run, quantization, *, output=None, num_samples=DEFAULT_SAMPLES, 
     return output
 
 
-def evaluate_run(run, path, *, split="test", limit=None, progress=True):
-    """Top-1/top-5 of a run's .tflite on the run's own `split`, and its agreement with the model it came from."""
+def evaluate_run(run, path, *, split="test", limit=None, progress=True, record_predictions=False):
+    """Top-1/top-5 of a run's .tflite on the run's own `split`, and its agreement with the model it came from.
+
+    `record_predictions`: also keep each image's predictions in the run
+    (`Run.predictions(path)`), so that a report can be drawn again later.
+    """
     run = as_run(run)
     source = run.conversions().get(pathlib.Path(path).name, {}).get("source")
     if source is None:
@@ -52,6 +56,10 @@ def evaluate_run(run, path, *, split="test", limit=None, progress=True):
                          " or evaluate it with --dataset")
     model = run.qat_model() if source == "qat_model" else run.float_model()
     dataset = getattr(run.splits(), split)
-    result = evaluate(path, dataset, keras_model=model, limit=limit, progress=progress)
+    result = evaluate(path, dataset, keras_model=model, limit=limit, progress=progress,
+                      per_image=record_predictions)
     result.update(dataset=run.config["dataset"], split=split, compared_with=source)
+    if record_predictions:
+        run.record_predictions(path, {"dataset": result["dataset"], "split": split, "limit": limit,
+                                      "compared_with": source, **result.pop("per_image")})
     return result
