@@ -18,7 +18,8 @@ def markdown_tables(text, first_header):
     """The rows (lists of cells) of each Markdown table whose header starts with `first_header`."""
     lines = text.splitlines()
     tables = []
-    for start in (i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |")):
+    for start in (i for i, line in enumerate(lines[:-1])
+                  if line.startswith(f"| {first_header} |") and lines[i + 1].startswith("|---")):
         rows = []
         for line in lines[start + 2:]:
             if not line.startswith("|"):
@@ -72,7 +73,7 @@ def test_report_figures_against_evaluate_benchmark_and_scikit_learn(tiny_pipelin
             assert [row[0] for row in table] == [*result.class_names, "macro average"]
             for name, images, correct, precision, recall, f1 in table:
                 figures = expected[name if name != "macro average" else "macro avg"]
-                assert images == str(figures["support"])
+                assert int(images) == figures["support"]
                 assert (precision, recall, f1) == tuple(f"{figures[key]:.1%}"
                                                         for key in ("precision", "recall", "f1-score"))
             assert int(table[-1][2]) == round(found["top1"] * found["count"])

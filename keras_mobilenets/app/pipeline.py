@@ -10,6 +10,7 @@ after it are done again.
 """
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -291,7 +292,8 @@ def report_command(args):
         from keras_mobilenets.app.report_browser import look_at
 
         seen = look_at(report, screenshots=[(args.screenshot, args.width, args.height)])
-        for problem in seen["problems"]:
-            print(f"  browser: {problem}")
         print(f"screenshot: {args.screenshot}")
+        for problem in seen["problems"]:
+            print(f"keras-mobilenets report: in the browser: {problem}", file=sys.stderr)
+        return 1 if seen["problems"] else 0
     return 0

@@ -282,8 +282,10 @@ table{border-collapse:collapse;font-size:0.9em}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}
 th{background:#f3f3f3}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}
 figure{margin:0.5em 0}img{max-width:100%;height:auto}figcaption{font-size:0.85em;color:#555}
-@media (max-width:600px){body{font-size:15px}table{font-size:0.8em}td,th{padding:3px 5px}}
+@media (max-width:600px){body{font-size:15px}table{font-size:0.8em}td,th{padding:3px 5px}
+  figure.wide{overflow-x:auto}figure.wide img{max-width:none;width:640px}}
 """
+WIDE_PIXELS = 900  # figures wider than this (curves, galleries) scroll sideways on a phone instead of shrinking
 
 
 def _html(blocks, title):
@@ -303,8 +305,10 @@ def _html(blocks, title):
             page.append(f"<div class='scroll'><table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table></div>")
         elif kind == "image":
             caption, path = content
-            data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-            page.append(f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(caption)}'>"
+            png = Path(path).read_bytes()
+            wide = " class='wide'" if int.from_bytes(png[16:20], "big") > WIDE_PIXELS else ""  # PNG header: width
+            data = base64.b64encode(png).decode("ascii")
+            page.append(f"<figure{wide}><img src='data:image/png;base64,{data}' alt='{html.escape(caption)}'>"
                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
     page.append("</body></html>")
     return "\n".join(page)
