@@ -60,6 +60,10 @@ def test_pipeline_end_to_end_and_resume(tiny_pipeline, tmp_path):
     assert "ship model_" in (run / "report.md").read_text()
     again = keras_mobilenets("pipeline", *tiny)  # the same command resumes: nothing is redone
     assert again.count("done before:") == 9
+    (run / "model_int8.predictions.json").unlink()  # as in a run made before the report kept them
+    again = keras_mobilenets("pipeline", *tiny)
+    assert again.count("done before:") == 8 and "] evaluate and benchmark the int8 (post-training)" in again
+    assert (run / "model_int8.predictions.json").is_file()
 
     report = (run / "report.md").read_text()
     longer = [*tiny[:tiny.index("--epochs")], "--epochs", "2", *tiny[tiny.index("--epochs") + 2:]]

@@ -104,7 +104,7 @@ def _summary_table(results):
     """Every .tflite of every model, fastest first."""
     top5 = any(len(result.class_names) > 5 for result in results)
     header = ["model", "file", "test top-1 [95% interval]", *(["test top-5"] if top5 else []),
-              "agrees with its Keras model", "size (MB)", "median ms (1 thread)", "p90 ms", "median ms (2 threads)",
+              "agrees with its Keras model", "size (MB)", "median ms, 1 thread", "p90 ms", "median ms, 2 threads",
               "XNNPACK partitions"]
     files = sorted(((result, tflite) for result in results for tflite in result.files),
                    key=lambda pair: pair[1].median_ms)
@@ -280,7 +280,7 @@ h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;margin:0.5em 0}
 table{border-collapse:collapse;font-size:0.9em}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}
-th{background:#f3f3f3}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}
+th{background:#f3f3f3;white-space:normal;vertical-align:bottom}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}
 figure{margin:0.5em 0}img{max-width:100%;height:auto}figcaption{font-size:0.85em;color:#555}
 @media (max-width:600px){body{font-size:15px}table{font-size:0.8em}td,th{padding:3px 5px}
   figure.wide{overflow-x:auto}figure.wide img{max-width:none;width:640px}}
