@@ -106,8 +106,9 @@ def confusion(labels, predicted, class_names, path, *, title):
 def mistakes(images, captions, path, *, columns=6):
     """A grid of misclassified images, each with its caption (true and predicted classes)."""
     plt = _pyplot()
+    columns = min(columns, len(images))
     rows = -(-len(images) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(1.7 * columns, 2.0 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.7 * columns, 2.3 * rows), squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
     for axis, image, caption in zip(axes.flat, images, captions):
