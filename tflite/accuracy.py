@@ -11,7 +11,7 @@ from keras_mobilenets.tflite.latency import load_interpreter
 from keras_mobilenets.tflite.metadata import read_model
 
 
-def evaluate(path, dataset, *, keras_model=None, batch_size=32, limit=None, progress=True):
+def evaluate(path, dataset, *, keras_model=None, batch_size=32, limit=None, progress=True, per_image=False):
     """Top-1 and top-5 accuracy of a .tflite file on a data set, run by LiteRT as on a phone.
 
     Args:
@@ -24,10 +24,16 @@ def evaluate(path, dataset, *, keras_model=None, batch_size=32, limit=None, prog
         batch_size: images read (and given to `keras_model`) at a time. Default 32.
         limit: evaluate at most this many images; None (the default): all.
         progress: show a progress bar. Default True.
+        per_image: also return, in the data set's order, each image's "label",
+            the file's "top_k" classes (best first) and "score" (its top-1
+            probability), and with `keras_model` the model's "source_top1" (what
+            a report needs for a confusion matrix and a gallery of mistakes).
+            Default False.
 
     Returns:
         A dict: "model", "count", "top1", "top5", "top_k" (5, or fewer classes),
-        and with `keras_model` "agreement_top1" and "max_abs_difference".
+        with `keras_model` "agreement_top1" and "max_abs_difference", and with
+        `per_image` "per_image" (a dict of lists).
 
     Raises:
         FileNotFoundError: no such file.
@@ -47,6 +53,7 @@ def evaluate(path, dataset, *, keras_model=None, batch_size=32, limit=None, prog
 
     correct1 = correct5 = total = agree = 0
     max_difference = 0.0
+    kept = {"label": [], "top_k": [], "score": [], **({"source_top1": []} if keras_model is not None else {})}
     bar = tqdm(total=limit, unit="image", desc="evaluate", disable=not progress)
     for images, labels in _batches(dataset, batch_size, limit):
         if images.shape[1:] != image_shape:
@@ -60,6 +67,10 @@ def evaluate(path, dataset, *, keras_model=None, batch_size=32, limit=None, prog
             expected = np.asarray(keras_model(images, training=False))
             agree += int(np.sum(np.argmax(expected, axis=1) == top5[:, 0]))
             max_difference = max(max_difference, float(np.max(np.abs(expected - outputs))))
+            kept["source_top1"] += np.argmax(expected, axis=1).tolist()
+        kept["label"] += labels.tolist()
+        kept["top_k"] += top5.tolist()
+        kept["score"] += [round(float(score), 4) for score in outputs[np.arange(len(labels)), top5[:, 0]]]
         total += len(labels)
         bar.update(len(labels))
     bar.close()
@@ -71,6 +82,8 @@ def evaluate(path, dataset, *, keras_model=None, batch_size=32, limit=None, prog
     if keras_model is not None:
         result["agreement_top1"] = agree / total
         result["max_abs_difference"] = max_difference
+    if per_image:
+        result["per_image"] = kept
     return result
 
 

@@ -56,7 +56,7 @@ def convert_run(run, quantization, *, output=None, num_samples=DEFAULT_SAMPLES, 
     return output
 
 
-def evaluate_run(run, path, *, split="test", limit=None, progress=True):
+def evaluate_run(run, path, *, split="test", limit=None, progress=True, record_predictions=False):
     """Top-1/top-5 of a run's .tflite file on the run's own split, and its agreement with its source model.
 
     Args:
@@ -64,6 +64,9 @@ def evaluate_run(run, path, *, split="test", limit=None, progress=True):
         path: a .tflite file `convert_run` wrote for this run.
         split: "test" (the default), "validation" or "train".
         limit, progress: as for `evaluate`.
+        record_predictions: also keep each image's predictions in the run
+            (`Run.predictions(path)`), so that a report can be drawn again
+            later without evaluating. Default False.
 
     Returns:
         `evaluate`'s dict, with "dataset", "split" and "compared_with"
@@ -81,6 +84,10 @@ def evaluate_run(run, path, *, split="test", limit=None, progress=True):
                          " or evaluate it with --dataset")
     model = run.qat_model() if source == "qat_model" else run.float_model()
     dataset = getattr(run.splits(), split)
-    result = evaluate(path, dataset, keras_model=model, limit=limit, progress=progress)
+    result = evaluate(path, dataset, keras_model=model, limit=limit, progress=progress,
+                      per_image=record_predictions)
     result.update(dataset=run.config["dataset"], split=split, compared_with=source)
+    if record_predictions:
+        run.record_predictions(path, {"dataset": result["dataset"], "split": split, "limit": limit,
+                                      "compared_with": source, **result.pop("per_image")})
     return result

@@ -11,6 +11,7 @@
     logs/                TensorBoard
     qat_model.h5         the quantization-aware model (QAT stage), qat_history.csv
     model_<mode>.tflite  TFLite files (TFLite stage); conversions.json says what each came from
+    model_<mode>.predictions.json  each file's (and its source model's) prediction per test image
     pipeline.json        the pipeline's record of its stages and the settings they ran with
 
 `Run` owns a run directory: every stage and command asks it for the config,
@@ -42,6 +43,7 @@ QAT_HISTORY = "qat_history.csv"
 QAT_BACKUP = "qat_backup"
 CONVERSIONS = "conversions.json"
 PIPELINE = "pipeline.json"
+PREDICTIONS_SUFFIX = ".predictions.json"
 
 
 class Run:
@@ -113,6 +115,21 @@ class Run:
         conversions = self.conversions()
         conversions[pathlib.Path(path).name] = details
         write_json(self.dir / CONVERSIONS, conversions)
+
+    def predictions_path(self, tflite_path):
+        return self.dir / (pathlib.Path(tflite_path).stem + PREDICTIONS_SUFFIX)
+
+    def record_predictions(self, tflite_path, predictions):
+        """Keeps a .tflite's per-image predictions so the report can be drawn again without evaluating."""
+        write_atomically(self.predictions_path(tflite_path), json.dumps(predictions) + "\n")  # compact: one list a key
+
+    def predictions(self, tflite_path):
+        """What record_predictions kept for the file (FileNotFoundError if it was never evaluated so)."""
+        path = self.predictions_path(tflite_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"run {self.dir}: no {path.name}; evaluate {pathlib.Path(tflite_path).name} "
+                                    "with the pipeline first")
+        return json.loads(path.read_text())
 
     def containing(path):
         """The Run a file sits in (None when its folder holds no config.json)."""

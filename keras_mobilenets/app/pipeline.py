@@ -10,6 +10,7 @@ after it are done again.
 """
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -49,6 +50,18 @@ def add_commands(subparsers):
     parser.add_argument("--redo", action="store_true",
                         help="on a run made with other settings, redo the stages they change (default: refuse)")
     parser.set_defaults(run=run_command)
+
+    report = subparsers.add_parser("report", help="draw a pipeline run's report.html and report.md again "
+                                                  "from what the run recorded (no training, no evaluation)")
+    report.add_argument("--run", dest="run_dir", default="runs/pipeline",
+                        help="the pipeline's --run directory (default: runs/pipeline)")
+    report.add_argument("--screenshot", metavar="FILE.png",
+                        help="also take a screenshot of report.html in headless Chromium (needs the chromium "
+                             "package and the playwright Python package)")
+    report.add_argument("--width", type=int, default=1280, help="screenshot width in CSS pixels (default: 1280)")
+    report.add_argument("--height", type=int,
+                        help="screenshot height: the top of the page only (default: the whole page)")
+    report.set_defaults(run=report_command)
 
 
 def run_command(args):
@@ -124,7 +137,6 @@ class _Stages:
 
 def run_model(model, run_dir, settings, *, redo=False):
     """All stages for one model in `run_dir`; returns its ModelResult for the report."""
-    from keras_mobilenets.app.report import ModelResult, TfliteResult
     from keras_mobilenets.tflite.latency import benchmark
     from keras_mobilenets.tflite.runs import convert_run, evaluate_run
     from keras_mobilenets.training import qat, runs
@@ -135,6 +147,9 @@ def run_model(model, run_dir, settings, *, redo=False):
     state_path = run.path(runs.PIPELINE)
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     state = _check_settings(state, settings, run_dir, redo)
+    for quantization, _ in FILES:  # evaluated before the report kept per-image predictions: evaluate again
+        if not run.predictions_path(run.tflite_path(quantization)).is_file():
+            state.pop(f"tflite_{quantization}", None)
     resuming = bool(state) or run.path(runs.STATE).is_file()
     print(f"{model}: {run_dir}{' (resuming)' if resuming else ''}", flush=True)
     state["settings"] = settings
@@ -145,38 +160,58 @@ def run_model(model, run_dir, settings, *, redo=False):
         return {"epochs": settings["epochs"]}
 
     def qat_fine_tune():
-        qat.quantization_aware_run(run_dir, epochs=settings["qat_epochs"], batch_size=settings["batch_size"])
-        return {"epochs": settings["qat_epochs"]}
+        chosen = {"epochs": settings["qat_epochs"], "batch_size": settings["batch_size"],
+                  "learning_rate": qat.LEARNING_RATE, "batch_norm": "frozen"}
+        qat.quantization_aware_run(run_dir, **chosen)
+        return chosen  # what the report states as the QAT settings
 
     def score(quantization):
         path = run.tflite_path(quantization)
-        return {**evaluate_run(run, path, progress=False), **benchmark(path, runs=settings["benchmark_runs"]),
+        return {**evaluate_run(run, path, progress=False, record_predictions=True),
+                **benchmark(path, runs=settings["benchmark_runs"]),
                 "median_ms_2_threads": benchmark(path, threads=2, runs=settings["benchmark_runs"])["median_ms"]}
 
     stage("train", f"train {model} for {settings['epochs']} epochs", train)
-    keras_figures = stage("evaluate", "evaluate the Keras model on the test split", lambda: evaluate_keras(run_dir))
+    stage("evaluate", "evaluate the Keras model on the test split", lambda: evaluate_keras(run_dir))
     for quantization, title in FILES[:2]:
         stage(f"convert_{quantization}", f"convert to TFLite {title}",
               lambda q=quantization: str(convert_run(run, q)))
     stage("qat", f"quantization-aware fine-tuning for {settings['qat_epochs']} epochs", qat_fine_tune)
     stage("convert_qat-int8", "convert the QAT model to TFLite int8", lambda: str(convert_run(run, "qat-int8")))
-    figures = {quantization: stage(f"tflite_{quantization}", f"evaluate and benchmark the {title} .tflite",
-                                   lambda q=quantization: score(q))
-               for quantization, title in FILES}
+    for quantization, title in FILES:
+        stage(f"tflite_{quantization}", f"evaluate and benchmark the {title} .tflite", lambda q=quantization: score(q))
+    return model_result(run_dir)
+
+
+def model_result(run_dir):
+    """A finished run's ModelResult for the report, from what its stages recorded (nothing is evaluated again)."""
+    import keras_mobilenets as kmn
+    from keras_mobilenets.app.report import ModelResult, TfliteResult
+    from keras_mobilenets.training import runs
+
+    run = runs.Run(run_dir)
+    state = json.loads(run.path(runs.PIPELINE).read_text())
+    missing = [name for name in STAGES if name not in state]
+    if missing:
+        raise ValueError(f"run {run_dir}: the pipeline has not finished ({', '.join(missing)} to do); "
+                         "run the same `keras-mobilenets pipeline` command again to finish it")
 
     def tflite_result(quantization, title):
-        found = figures[quantization]
-        return TfliteResult(path=str(run.tflite_path(quantization)), quantization=title, top1=found["top1"],
-                            top5=found["top5"], count=found["count"], size_bytes=found["size_bytes"],
-                            median_ms=found["median_ms"], p90_ms=found["p90_ms"], partitions=found["partitions"],
+        found = state[f"tflite_{quantization}"]
+        path = run.tflite_path(quantization)
+        return TfliteResult(path=str(path), quantization=title, top1=found["top1"], top5=found["top5"],
+                            count=found["count"], size_bytes=found["size_bytes"], median_ms=found["median_ms"],
+                            p90_ms=found["p90_ms"], partitions=found["partitions"],
                             agreement=found["agreement_top1"], compared_with=found["compared_with"],
-                            median_ms_2_threads=found["median_ms_2_threads"])
+                            median_ms_2_threads=found["median_ms_2_threads"], predictions=run.predictions(path))
 
+    config = run.config
+    profile = kmn.profile(run.float_model())
     return ModelResult(
-        model=model, run_dir=str(run_dir), keras_top1=keras_figures["top1"], keras_top5=keras_figures["top5"],
-        files=[tflite_result(quantization, title) for quantization, title in FILES],
-        confusion_matrix_png=keras_figures.get("confusion_matrix_png"),
-        seconds=sum(state.get("seconds", {}).values()),
+        model=config["model"], run_dir=str(run_dir), keras_top1=state["evaluate"]["top1"],
+        keras_top5=state["evaluate"]["top5"], files=[tflite_result(*file) for file in FILES],
+        class_names=run.labels(), training=config, qat=state["qat"], params=profile.total_params,
+        macs=profile.total_macs, seconds=sum(state.get("seconds", {}).values()),
     )
 
 
@@ -187,8 +222,6 @@ def run_pipeline(models=("v3_small",), *, dataset="digits", run_dir="runs/pipeli
     TrainConfig (training/config.py); None: the default.
     """
     import keras_mobilenets as kmn
-    from keras_mobilenets.app.report import write_report
-    from keras_mobilenets.training.runs import PIPELINE
 
     for model in models:
         if model not in kmn.VARIANTS:
@@ -202,6 +235,44 @@ def run_pipeline(models=("v3_small",), *, dataset="digits", run_dir="runs/pipeli
     run_dir.mkdir(parents=True, exist_ok=True)
     results = [run_model(model, run_dir / model if len(models) > 1 else run_dir, settings, redo=redo)
                for model in models]
+    return write_pipeline_report(run_dir, results)
+
+
+def write_pipeline_report(out_dir, results):
+    """report.html and report.md in out_dir for the models' finished runs."""
+    from keras_mobilenets.app.report import write_report
+    from keras_mobilenets.training.runs import PIPELINE
+
     # The settings that produced the files, as the runs recorded them (the same for every model).
     recorded = json.loads((Path(results[0].run_dir) / PIPELINE).read_text())["settings"]
-    return write_report(results, run_dir, title="keras_mobilenets pipeline report", settings=recorded)
+    return write_report(results, out_dir, title="keras_mobilenets pipeline report", settings=recorded)
+
+
+def pipeline_runs(run_dir):
+    """The model runs of a pipeline's --run folder: itself (one model), or its sub-folders (several)."""
+    from keras_mobilenets.training.runs import PIPELINE
+
+    run_dir = Path(run_dir)
+    if (run_dir / PIPELINE).is_file():
+        return [run_dir]
+    found = sorted(folder for folder in run_dir.glob("*") if (folder / PIPELINE).is_file())
+    if not found:
+        raise FileNotFoundError(f"run: {run_dir} holds no pipeline run (no {PIPELINE} in it or its sub-folders); "
+                                "make one with `keras-mobilenets pipeline --run DIR`")
+    return found
+
+
+def report_command(args):
+    """Draws a finished pipeline run's report again from what it recorded; optionally screenshots it."""
+    results = [model_result(folder) for folder in pipeline_runs(args.run_dir)]
+    report = write_pipeline_report(args.run_dir, results)
+    print(f"report: {report}")
+    if args.screenshot:
+        from keras_mobilenets.app.report_browser import look_at
+
+        seen = look_at(report, screenshots=[(args.screenshot, args.width, args.height)])
+        print(f"screenshot: {args.screenshot}")
+        for problem in seen["problems"]:
+            print(f"keras-mobilenets report: in the browser: {problem}", file=sys.stderr)
+        return 1 if seen["problems"] else 0
+    return 0
