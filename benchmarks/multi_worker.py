@@ -19,38 +19,24 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-from keras_mobilenets.training import data
+from keras_mobilenets.training import data, distributed
 
 TIMEOUT = 900
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 class Cluster:
     """`workers` training processes on localhost; the run's state.json is watched for epoch ends."""
 
     def __init__(self, workers, run, arguments, folder, name):
-        ports = free_ports(workers)
         self.log = os.path.join(folder, f"{name}-chief.log")
         self.processes = []
-        for index in range(workers):
-            tf_config = {"cluster": {"worker": [f"localhost:{port}" for port in ports]},
-                         "task": {"type": "worker", "index": index}}
-            env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        for index, tf_config in enumerate(distributed.localhost_cluster(workers)):
+            env = {**os.environ, "TF_CONFIG": tf_config, "TF_CPP_MIN_LOG_LEVEL": "2"}
             output = open(self.log if index == 0 else os.devnull, "w")
             command = [sys.executable, "-m", "keras_mobilenets.app.cli", "train", *arguments,
                        "--strategy", "multi_worker", "--run", run]
@@ -136,7 +122,7 @@ def main():
 
     print(f"{args.model} alpha {args.alpha}, {args.image_size} px, digits, batch {args.batch_size} per worker, "
           f"{os.cpu_count()} CPU cores")
-    print(f"| workers | global batch | images/s | s per epoch |\n|---|---|---|---|")
+    print("| workers | global batch | images/s | s per epoch |\n|---|---|---|---|")
     for workers, rate, seconds in rows:
         print(f"| {workers} | {workers * int(args.batch_size)} | {rate:.0f} | {seconds:.1f} |")
     print("\n| recovery from a SIGKILLed worker (2 workers) | s |\n|---|---|")

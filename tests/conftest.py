@@ -1,7 +1,10 @@
 """Shared test set-up: quiet TensorFlow logs, deterministic seeds, one small real pipeline run."""
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -28,3 +31,25 @@ def tiny_pipeline(tmp_path_factory):
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-4000:]
     return run, result.stdout
+
+
+@pytest.fixture
+def kill_after_first_epoch():
+    """kill(command, state_json): runs `command`, SIGKILLs it once state.json says an epoch is done;
+    returns the epoch the run had committed."""
+    return _kill_after_first_epoch
+
+
+def _kill_after_first_epoch(command, state, *, timeout=300):
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + timeout
+        while not (state.exists() and json.loads(state.read_text())["epoch"] >= 1):
+            assert process.poll() is None, process.stdout.read()[-3000:]
+            assert time.time() < deadline, "no epoch finished in time"
+            time.sleep(0.1)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    return json.loads(state.read_text())["epoch"]

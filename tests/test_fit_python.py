@@ -4,11 +4,9 @@ import argparse
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import keras
 import numpy as np
@@ -124,22 +122,11 @@ KILLED = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_a_fit_killed_with_sigkill_resumes_when_called_again(tmp_path):
+def test_a_fit_killed_with_sigkill_resumes_when_called_again(tmp_path, kill_after_first_epoch):
     run_dir = tmp_path / "run"
     command = [sys.executable, "-c", KILLED, str(run_dir), os.path.dirname(__file__)]
     state = run_dir / runs.STATE
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.time() + 300
-        while not (state.exists() and json.loads(state.read_text())["epoch"] >= 1):
-            assert process.poll() is None, process.stdout.read()[-3000:]
-            assert time.time() < deadline, "no epoch finished in time"
-            time.sleep(0.1)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.kill()
-        process.wait()
-    killed_at = json.loads(state.read_text())["epoch"]
+    killed_at = kill_after_first_epoch(command, state)
     assert 1 <= killed_at < 3
 
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)

@@ -4,7 +4,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,26 +19,13 @@ COUNT_LINE = re.compile(r"worker (\d) of 2 workers: epoch (\d+): trained on (\d+
 TIMEOUT = 240  # seconds for one start of the cluster; a healthy run takes well under half
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def start_workers(tmp_path, run, attempt, command=("train", *TINY)):
     """Both workers of a 2-worker cluster, each with its own log file and temporary folder."""
-    ports = free_ports(2)
     workers = []
-    for index in range(2):
-        tf_config = {"cluster": {"worker": [f"localhost:{port}" for port in ports]},
-                     "task": {"type": "worker", "index": index}}
+    for index, tf_config in enumerate(distributed.localhost_cluster(2)):
         temporary = tmp_path / f"tmp-{attempt}-{index}"
         temporary.mkdir()
-        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TMPDIR": str(temporary),
+        env = {**os.environ, "TF_CONFIG": tf_config, "TMPDIR": str(temporary),
                "TF_CPP_MIN_LOG_LEVEL": "2"}
         log = open(tmp_path / f"worker-{attempt}-{index}.log", "w")
         argv = [sys.executable, "-m", "keras_mobilenets.app.cli", *command, "--run", str(run)]
@@ -192,9 +178,7 @@ def test_multi_worker_after_tensorflow_started_says_to_create_it_first(monkeypat
     import tensorflow as tf
 
     tf.constant(1.0) + 1.0  # this process has run TensorFlow operations
-    port, = free_ports(1)
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": [f"localhost:{port}"]},
-                                                "task": {"type": "worker", "index": 0}}))
+    monkeypatch.setenv("TF_CONFIG", distributed.localhost_cluster(1)[0])
     with pytest.raises(RuntimeError, match="must be created before TensorFlow runs its first operation"):
         distributed.multi_worker_strategy()
 
@@ -212,8 +196,6 @@ def test_from_python_importing_the_package_leaves_time_to_create_the_strategy(tm
               "from keras_mobilenets.training import distributed, recipe\n"
               "strategy = recipe.make_strategy('multi_worker')\n"
               "print('WORKERS', distributed.worker_count(strategy), 'CHIEF', recipe.is_chief(strategy))\n")
-    port, = free_ports(1)
-    tf_config = {"cluster": {"worker": [f"localhost:{port}"]}, "task": {"type": "worker", "index": 0}}
-    env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CONFIG": distributed.localhost_cluster(1)[0], "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert "WORKERS 1 CHIEF True" in done.stdout, done.stderr[-3000:]

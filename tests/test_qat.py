@@ -206,7 +206,7 @@ def test_qat_cli_fine_tunes_a_run_and_saves_the_model_in_it(tmp_path):
 
 
 def test_qat_of_a_missing_run_says_what_to_do(tmp_path):
-    from keras_mobilenets.training import qat, runs
+    from keras_mobilenets.training import qat
 
     with pytest.raises(FileNotFoundError, match="not a run directory"):
         qat.quantization_aware_run(tmp_path / "nothing", epochs=1)
@@ -220,7 +220,7 @@ def test_qat_of_a_missing_run_says_what_to_do(tmp_path):
 def test_qat_keeps_batch_norm_frozen_only_when_asked(batch_norm, tmp_path):
     import tensorflow as tf
 
-    from keras_mobilenets.training import qat, runs
+    from keras_mobilenets.training import qat
 
     name, kwargs = _variant("v3_small")
     model = qat_model.qat_model_from(kmn.build(name, **kwargs), name, batch_norm=batch_norm, **kwargs)

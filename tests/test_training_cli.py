@@ -1,11 +1,8 @@
 """`keras-mobilenets train` / `evaluate`: an image folder end to end, SIGKILL and resume, errors."""
 import csv
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import keras
 import pytest
@@ -67,22 +64,11 @@ def history_epochs(run):
 
 
 @pytest.mark.slow
-def test_sigkill_mid_training_then_the_same_command_resumes(tmp_path):
+def test_sigkill_mid_training_then_the_same_command_resumes(tmp_path, kill_after_first_epoch):
     run = tmp_path / "run"
     command = [sys.executable, "-m", "keras_mobilenets.app.cli", "train", *TINY, "--epochs", "4", "--run", str(run)]
     state = run / "state.json"
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.time() + 300
-        while not (state.exists() and json.loads(state.read_text())["epoch"] >= 1):
-            assert process.poll() is None, process.stdout.read()[-3000:]
-            assert time.time() < deadline, "no epoch finished in time"
-            time.sleep(0.1)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.kill()
-        process.wait()
-    killed_at = json.loads(state.read_text())["epoch"]
+    killed_at = kill_after_first_epoch(command, state)
     assert 1 <= killed_at < 4
     keras.saving.load_model(run / "model.keras")  # the kill left a whole best model
 

@@ -16,6 +16,7 @@ import json
 import os
 import pathlib
 import shutil
+import socket
 import tempfile
 
 import keras
@@ -27,6 +28,20 @@ from keras_mobilenets.training.recipe import is_chief
 # operation: one MultiWorkerMirroredStrategy serves every fit of the process.
 _multi_worker = None
 _worker_dir = None  # this process's temporary folder, on a worker other than the chief
+
+
+def localhost_cluster(workers):
+    """TF_CONFIG values (JSON), one per worker, for `workers` workers on free ports of this machine.
+
+    For trying a cluster on one machine (the tests and benchmarks/multi_worker.py do).
+    """
+    sockets = [socket.socket() for _ in range(workers)]
+    for held in sockets:  # all held at once, so that no two get the same port
+        held.bind(("localhost", 0))
+    cluster = {"worker": [f"localhost:{held.getsockname()[1]}" for held in sockets]}
+    for held in sockets:
+        held.close()
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}) for index in range(workers)]
 
 
 def multi_worker_strategy():
