@@ -55,16 +55,21 @@ def convert_all(variant, folder, size):
 
 
 def settle_statistics(model, images):
-    """BatchNorm moving statistics set to the batch statistics of `images`, layer by layer.
+    """Make a random-weight network look trained: BatchNorm statistics of `images`, layer scales 1.
 
     A random-weight network with fresh statistics (mean 0, variance 1) lets its
     activations vanish block by block (V3-Small at 224 px: ranges of 1e-6 by
     block 5), which no trained network does; its int8 ranges would then be
     nonsense. One forward pass in training mode at momentum 0 gives every
     BatchNorm the statistics of what reaches it, as a trained network has.
+    The V4 hybrids' layer scales are set to 1 first, for the same reason
+    (at 1e-5 the QAT file of the random network failed to load in XNNPACK).
     """
     import keras
 
+    for layer in model.layers:  # the hybrids' layer scales start at 1e-5; trained ones are ~1 to 70
+        if type(layer).__name__ == "LayerScale":
+            layer.set_weights([np.ones_like(weight) for weight in layer.get_weights()])
     layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in layers]
     for layer in layers:
