@@ -65,12 +65,12 @@ def settle_statistics(model, images):
     The V4 hybrids' layer scales are set to 1 first, for the same reason
     (at 1e-5 the QAT file of the random network failed to load in XNNPACK).
     """
-    import keras
+    from keras_mobilenets.training.batch_norm import batch_norm_layers
 
     for layer in model.layers:  # the hybrids' layer scales start at 1e-5; trained ones are ~1 to 70
         if type(layer).__name__ == "LayerScale":
             layer.set_weights([np.ones_like(weight) for weight in layer.get_weights()])
-    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    layers = list(batch_norm_layers(model))
     momenta = [layer.momentum for layer in layers]
     for layer in layers:
         layer.momentum = 0.0
